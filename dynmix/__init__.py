@@ -1,0 +1,12 @@
+"""DynMIX: company embeddings from an explicit and an implicit view, VICReg with a dynamic variance target.
+
+Shape letters used across the package (fixed once, here):
+    B batch, L window, C channels, D representation, K projector, F explicit features,
+    N companies, T dates, H horizon, S samples, A assets.
+"""
+
+from dynmix.errors import DataError, DynMIXError
+
+__version__ = "0.1.0"
+
+__all__ = ["DataError", "DynMIXError", "__version__"]

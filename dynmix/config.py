@@ -1,0 +1,136 @@
+"""Configuration: one dataclass per concern, each default commented (nanoGPT's GPTConfig style).
+
+Load at the entry point only (`load_config`); the resolved config is saved beside every checkpoint
+(`save_config`). TOML sections carry the dataclass field names: [views], [model], [loss], [train], ...
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from dynmix.errors import DynMIXError
+from dynmix.io import write_text
+
+
+@dataclass
+class ViewsConfig:
+    window: int = 60  # L: days of returns in the implicit view
+    min_window_obs: int = 45  # a window with fewer observed returns is masked out
+    market_ticker: str = "^GSPC"  # market series; equal-weighted mean of equities when absent
+    start: str | None = "2005-01-01"  # first date used for views (None: all data)
+    vol_scale_window: int = 252  # trailing window (days) of the per-company return scale (implicit view)
+    market_vol_window: int = 21  # trailing window of market realised volatility (for the variance target)
+
+
+@dataclass
+class ModelConfig:
+    dim: int = 64  # D: representation size of both branches
+    explicit_hidden: int = 256  # width of the explicit MLP
+    implicit_channels: int = 64  # width of the temporal conv encoder
+    implicit_layers: int = 4  # temporal conv blocks (dilations 1, 2, 4, ...)
+    projector_dim: int = 256  # K: expander output, fed to the loss
+    projector_hidden: int = 256  # expander hidden width
+    dropout: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    sim_coeff: float = 25.0  # lambda: invariance weight (VICReg default)
+    std_coeff: float = 25.0  # mu: variance weight
+    cov_coeff: float = 1.0  # nu: covariance weight
+    variance_target: str = "market-vol"  # static | market-vol | dispersion
+    gamma0: float = 1.0  # base variance target
+    gamma_lo: float = 0.5  # clip of sigma_b / sigma_ref from below
+    gamma_hi: float = 2.0  # clip of sigma_b / sigma_ref from above
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # passes over the training dates
+    dates_per_batch: int = 16  # a batch is these many dates x the companies alive on them
+    lr: float = 1e-3  # peak AdamW learning rate
+    weight_decay: float = 1e-4
+    warmup_frac: float = 0.05  # share of steps of linear warm-up before cosine decay
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    train_end: str | None = None  # last training date (YYYY-MM-DD); None: the first `train_frac` of dates
+    train_frac: float = 0.75
+    log_every: int = 10  # steps between metrics.jsonl lines
+    checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
+    ema_momentum: tuple[float, float] = (0.996, 1.0)  # EMA momentum, linear from first to second over training
+    compile: bool = False  # torch.compile the model (CUDA)
+
+
+@dataclass
+class EvalConfig:
+    knn_k: int = 5  # neighbours of the kNN probe
+    precision_k: int = 5  # k of precision@k for same-sector neighbours
+    seed: int = 0
+
+
+@dataclass
+class DynMIXConfig:
+    """The whole configuration of a run."""
+
+    views: ViewsConfig = field(default_factory=ViewsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(asdict(self))
+
+
+def _drop_none(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    if isinstance(d, tuple):
+        return list(d)
+    return d
+
+
+def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise DynMIXError(f"config [{where}]: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    default = cls()
+    for name, value in data.items():
+        current = getattr(default, name)
+        if is_dataclass(current):
+            kwargs[name] = _build(type(current), value, f"{where}.{name}" if where else name)
+        elif isinstance(current, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return replace(default, **kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> DynMIXConfig:
+    return _build(DynMIXConfig, data, "")  # type: ignore[no-any-return]
+
+
+def load_config(path: str | Path | None) -> DynMIXConfig:
+    """Defaults, overridden by a TOML file when given."""
+    if path is None:
+        return DynMIXConfig()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise DynMIXError(f"config file {path} not found") from e
+    except tomllib.TOMLDecodeError as e:
+        raise DynMIXError(f"config file {path}: not valid TOML ({e})") from e
+    return config_from_dict(data)
+
+
+def save_config(cfg: DynMIXConfig, path: str | Path) -> None:
+    write_text(tomli_w.dumps(cfg.to_dict()), path)

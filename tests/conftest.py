@@ -1,0 +1,41 @@
+"""Shared, seeded fixtures. Sub-folders add their own conftest.py for their own fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dynmix.workspace import Workspace
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """An empty workspace in a temporary folder, also exported as $DYNMIX_HOME."""
+    monkeypatch.setenv("DYNMIX_HOME", str(tmp_path / "ws"))
+    return Workspace.at(tmp_path / "ws")
+
+
+def make_prices(tickers: list[str], n_days: int = 300, start: str = "2010-01-04", seed: int = 0) -> pl.DataFrame:
+    """A small canonical price table: business days, geometric random walks, positive volumes."""
+    rng = np.random.default_rng(seed)
+    dates = pl.date_range(dt.date.fromisoformat(start), dt.date(2100, 1, 1), "1d", eager=True)
+    dates = dates.filter(dates.dt.weekday() <= 5).head(n_days)
+    frames = []
+    for tk in tickers:
+        r = rng.normal(0.0003, 0.015, n_days)
+        close = 50.0 * np.exp(np.cumsum(r))
+        frames.append(pl.DataFrame({
+            "date": dates, "ticker": [tk] * n_days,
+            "open": close * 0.999, "high": close * 1.01, "low": close * 0.99,
+            "close": close, "adj_close": close, "volume": rng.integers(1_000, 100_000, n_days).astype(float),
+        }))
+    return pl.concat(frames)
+
+
+@pytest.fixture
+def prices() -> pl.DataFrame:
+    return make_prices(["AAA", "BBB", "CCC"])
