@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call `write(tmp_path)` then atomically move tmp_path to `path`. On failure the old file stays."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
