@@ -37,7 +37,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except DynMIXError as e:
-            err_console.print(f"[bold red]error:[/] {e}")
+            err_console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
             raise typer.Exit(1) from e
 
     return wrapper  # type: ignore[return-value]

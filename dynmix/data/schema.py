@@ -83,8 +83,7 @@ def validate_prices(df: pl.DataFrame, *, file: str | Path | None = None) -> pl.D
     missing = [c for c in ("date", "ticker", "close") if c not in df.columns]
     if missing:
         raise DataError(
-            f"missing required column(s) {missing}: expected at least date, ticker, close "
-            f"(found {df.columns})",
+            f"missing required column(s) {missing}: expected at least date, ticker, close (found {df.columns})",
             file=file,
         )
     if df["date"].dtype != pl.Date:
@@ -114,7 +113,11 @@ def validate_prices(df: pl.DataFrame, *, file: str | Path | None = None) -> pl.D
     vol = df["volume"]
     bad_vol = vol.is_not_null() & (vol.is_nan() | (vol < 0) | vol.is_infinite())
     if bad_vol.any():
-        raise DataError("volume must be >= 0 (or empty)", file=file, row=_where(df, bad_vol))
+        raise DataError(
+            f"volume = {vol[int(bad_vol.arg_true()[0])]!r}: expected a number >= 0 (or empty)",
+            file=file,
+            row=_where(df, bad_vol),
+        )
     dup = df.select(pl.struct("ticker", "date").is_duplicated()).to_series()
     if dup.any():
         i = int(dup.arg_true()[0])
@@ -129,7 +132,9 @@ def validate_prices(df: pl.DataFrame, *, file: str | Path | None = None) -> pl.D
 def validate_meta(df: pl.DataFrame, *, file: str | Path | None = None) -> pl.DataFrame:
     """Check a metadata table; fill missing name/industry/asset_type and unknown sectors; drop `_line`."""
     if "ticker" not in df.columns:
-        raise DataError(f"missing column 'ticker' (found {df.columns}): expected ticker,sector[,industry,name]", file=file)
+        raise DataError(
+            f"missing column 'ticker' (found {df.columns}): expected ticker,sector[,industry,name]", file=file
+        )
     check_tickers(df, file)
     dup = df["ticker"].is_duplicated()
     if dup.any():
