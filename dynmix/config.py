@@ -75,6 +75,35 @@ class EvalConfig:
 
 
 @dataclass
+class PlanConfig:
+    horizon: int = 5  # H: steps planned ahead (days)
+    samples: int = 512  # S: action sequences sampled per iteration
+    iterations: int = 6  # sample -> evaluate -> refit rounds per plan
+    elites: int = 64  # lowest-cost samples kept to refit the sampling distribution
+    temperature: float = 0.5  # MPPI: elite weights ~ exp(-(cost - min) / (temperature * elite cost std)); scale-free
+    min_std: float = 0.05  # floor of the sampling std (keeps exploring)
+    max_std: float = 2.0  # cap of the sampling std
+    init_std: float = 1.0  # sampling std at the start of every plan (also after a warm start)
+    momentum: float = 0.1  # share of the previous mean/std kept at each refit (0: plain refit)
+    noise_corr: float = 0.8  # AR(1) correlation of the sampling noise along H (0: independent steps, as TD-MPC2)
+    method: str = "mppi"  # mppi (softmax-weighted elites) | cem (equal-weighted elites)
+    risk_aversion: float = 5.0  # rho: weight of the predicted variance w' Sigma w (daily units)
+    cost: float = 1e-3  # kappa: cost per unit of turnover (1e-3 = 10 bps, as BacktestConfig.cost_bps)
+    long_only: bool = True  # weights on the simplex; False: long-short with net exposure 1
+    gross_limit: float = 1.0  # long-short only: sum |w| <= gross_limit (>= 1)
+    target_vol: float | None = None  # annualised volatility goal; None: no target-vol penalty
+    target_vol_coeff: float = 1.0  # weight of (annualised predicted vol - target_vol)^2 per step
+    seed: int = 0  # seed of the sampling noise (each plan restarts from it: same inputs, same plan)
+
+
+@dataclass
+class BacktestConfig:
+    rebalance: str = "W"  # rebalance calendar: D | W | M | Q | Y (first trading day of each period)
+    cost_bps: float = 10.0  # cost per unit of turnover, in basis points
+    lookback: int = 252  # trading days of trailing returns a strategy sees (strictly before the rebalance)
+
+
+@dataclass
 class DynMIXConfig:
     """The whole configuration of a run."""
 
@@ -83,6 +112,8 @@ class DynMIXConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(asdict(self))

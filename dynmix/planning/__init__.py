@@ -1,0 +1,8 @@
+"""Planning: a generic CEM/MPPI planner (`cem`) and the portfolio MPC built on it (`portfolio`)."""
+
+from dynmix.planning.cem import Planner, PlanResult, shift
+from dynmix.planning.portfolio import Forecast, PortfolioMPC, PortfolioPlan, RiskModel, StaticRiskModel
+
+__all__ = [
+    "Forecast", "PlanResult", "Planner", "PortfolioMPC", "PortfolioPlan", "RiskModel", "StaticRiskModel", "shift",
+]

@@ -1,0 +1,99 @@
+"""Milliseconds per portfolio plan: `python -m benchmarks.planning [--assets 20 500 2000] [--repeats 7]`.
+
+A plan is PortfolioMPC.plan with the default PlanConfig (S=512 samples, 6 iterations, 64 elites, H=5) on a
+random k=5 factor forecast. Median of `repeats` runs after one warm-up, on CPU (1 thread and torch's
+default) and on CUDA when available; wall-clock and process CPU time (the latter is less sensitive to a
+shared machine). Writes benchmarks/out/planning.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from dynmix.config import PlanConfig
+from dynmix.io import write_json
+from dynmix.planning.portfolio import PortfolioMPC, StaticRiskModel
+
+OUT = Path(__file__).parent / "out" / "planning.json"
+
+
+def forecast_model(n_assets: int, factors: int, device: torch.device, seed: int = 0) -> StaticRiskModel:
+    g = torch.Generator().manual_seed(seed)
+    mu = 5e-4 * torch.randn(n_assets, generator=g)
+    loadings = 0.01 * torch.randn(n_assets, factors, generator=g)
+    sigma = 0.01 + 0.01 * torch.rand(n_assets, generator=g)
+    return StaticRiskModel(mu.to(device), loadings.to(device), sigma.to(device))
+
+
+def time_plan(cfg: PlanConfig, n_assets: int, factors: int, device: torch.device, repeats: int) -> dict:
+    mpc = PortfolioMPC(cfg)
+    forecast = forecast_model(n_assets, factors, device).forecast(cfg.horizon)
+    w_prev = torch.full((n_assets,), 1.0 / n_assets, device=device)
+    plan = mpc.plan(forecast, w_prev)  # warm-up (allocator, kernels)
+    times, cpu = [], []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0, c0 = time.perf_counter(), time.process_time()
+        plan = mpc.plan(forecast, w_prev, prev_mean=plan.mean)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(1e3 * (time.perf_counter() - t0))
+        cpu.append(1e3 * (time.process_time() - c0))
+    return {"device": device.type, "threads": torch.get_num_threads(), "assets": n_assets,
+            "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+            "median_cpu_ms": statistics.median(cpu), "repeats": repeats}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--assets", type=int, nargs="+", default=[20, 500, 2000])
+    ap.add_argument("--factors", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, torch.get_num_threads()],
+                    help="CPU intra-op threads to try (default: 1 and torch's default)")
+    ap.add_argument("--long-short", action="store_true", help="plan long-short weights (gross limit 1.5)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    cfg = PlanConfig()
+    if args.long_short:
+        cfg = replace(cfg, long_only=False, gross_limit=1.5)
+    devices = [torch.device(d) for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    rows = []
+    with torch.inference_mode():
+        for device in devices:
+            for threads in sorted(set(args.threads)) if device.type == "cpu" else [torch.get_num_threads()]:
+                torch.set_num_threads(threads)
+                for n in args.assets:
+                    rows.append(time_plan(cfg, n, args.factors, device, args.repeats))
+    table = Table(title=f"PortfolioMPC.plan: S={cfg.samples}, iterations={cfg.iterations}, H={cfg.horizon}, "
+                        f"k={args.factors}, {'long-short' if args.long_short else 'long-only'}")
+    for col in ("device", "threads", "assets", "median ms", "min ms", "max ms", "median CPU ms"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(r["device"], str(r["threads"]), str(r["assets"]),
+                      f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['max_ms']:.1f}", f"{r['median_cpu_ms']:.1f}")
+    Console().print(table)
+    machine = {
+        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    write_json({"benchmark": "planning", "config": asdict(cfg), "factors": args.factors, "machine": machine,
+                "results": rows}, args.out)
+    Console().print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Portfolio MPC: plan weight sequences against a risk model's forecasts.
+
+Letters: H horizon, S samples, E elites, A assets, k factors, R raw (search-space) size.
+
+The MPC talks to the world model only through `RiskModel.forecast(horizon) -> Forecast` (μ̂, B̂, σ̂_idio per
+step; the market does not react to our trades, so forecasts do not depend on the actions). It minimises
+
+    Σ_h [ −w_h·μ̂_h + ρ w_hᵀΣ̂_h w_h + κ ‖w_h − w_{h−1}‖₁ (+ c (sqrt(252 w_hᵀΣ̂_h w_h) − target)²) ],
+    Σ̂_h = B̂_h B̂_hᵀ + diag(σ̂_idio,h²),  w_{−1} = current (drifted) weights,
+
+with the generic `Planner`. Long-only weights are a softmax of sampled logits (on the simplex); long-short
+weights are `a·softmax(l⁺) − b·softmax(l⁻)` with a − b = 1 and a + b = gross ∈ [1, gross_limit], so every
+sample is feasible (net exposure 1, Σ|w| ≤ gross_limit). wᵀΣw is ‖B̂ᵀw‖² + Σ σ̂²w², never an (A, A) matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from dynmix.config import PlanConfig
+from dynmix.errors import DynMIXError
+from dynmix.planning.cem import Planner, PlanResult, shift
+
+TRADING_DAYS = 252
+
+
+@dataclass
+class Forecast:
+    mu: torch.Tensor  # (H, A) expected returns per step
+    loadings: torch.Tensor  # (H, A, k) factor loadings B̂
+    sigma_idio: torch.Tensor  # (H, A) idiosyncratic volatility
+
+    def __post_init__(self) -> None:
+        H, A = self.mu.shape
+        assert self.loadings.ndim == 3 and self.loadings.shape[:2] == (H, A), (
+            f"loadings must be (H, A, k) = ({H}, {A}, k), got {tuple(self.loadings.shape)}"
+        )
+        assert self.sigma_idio.shape == (H, A), (
+            f"sigma_idio must be (H, A) = ({H}, {A}), got {tuple(self.sigma_idio.shape)}"
+        )
+
+    def variance(self, w: torch.Tensor) -> torch.Tensor:
+        """Predicted variance wᵀΣ̂_h w of (H, S, A) weights -> (H, S), without forming Σ̂."""
+        fac = torch.bmm(w, self.loadings)  # (H, S, k)
+        scaled = w * self.sigma_idio.unsqueeze(1)  # (H, S, A)
+        return torch.linalg.vecdot(fac, fac) + torch.linalg.vecdot(scaled, scaled)
+
+
+class RiskModel(Protocol):
+    def forecast(self, horizon: int) -> Forecast: ...
+
+
+class StaticRiskModel:
+    """One forecast repeated over the horizon (sample estimates, tests)."""
+
+    def __init__(self, mu: torch.Tensor, loadings: torch.Tensor, sigma_idio: torch.Tensor) -> None:
+        assert mu.ndim == 1 and loadings.shape[0] == mu.shape[0] and sigma_idio.shape == mu.shape, (
+            f"expected mu (A,), loadings (A, k), sigma_idio (A,); got {mu.shape}, {loadings.shape}, {sigma_idio.shape}"
+        )
+        self.mu, self.loadings, self.sigma_idio = mu, loadings, sigma_idio
+
+    @classmethod
+    def from_returns(cls, returns: torch.Tensor, factors: int = 5) -> StaticRiskModel:
+        """Sample mean and a PCA factor model of (T, A) returns: top-k eigenpairs, residual variance as idio."""
+        assert returns.ndim == 2 and returns.shape[0] > 1, f"returns must be (T, A) with T > 1, got {returns.shape}"
+        x = returns.to(torch.float64)
+        mu = x.mean(0)
+        cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1])  # (A, A)
+        vals, vecs = torch.linalg.eigh(cov)  # ascending
+        k = min(factors, x.shape[1])
+        vals, vecs = vals[-k:].clamp_min(0.0), vecs[:, -k:]
+        loadings = vecs * vals.sqrt()  # (A, k)
+        idio = (cov.diagonal() - (loadings**2).sum(1)).clamp_min(1e-12).sqrt()
+        return cls(mu.to(returns.dtype), loadings.to(returns.dtype), idio.to(returns.dtype))
+
+    def forecast(self, horizon: int) -> Forecast:
+        return Forecast(
+            mu=self.mu.expand(horizon, -1),
+            loadings=self.loadings.expand(horizon, -1, -1),
+            sigma_idio=self.sigma_idio.expand(horizon, -1),
+        )
+
+
+@dataclass
+class PortfolioPlan:
+    weights: torch.Tensor  # (H, A) planned weights
+    first: torch.Tensor  # (A,) the action to take now: weights[0]
+    mean: torch.Tensor  # (H, R) raw plan; pass as `prev_mean` next time (it is shifted there)
+    pred_return: torch.Tensor  # (H,) predicted portfolio return of the plan per step
+    pred_vol: torch.Tensor  # (H,) predicted portfolio volatility of the plan per step (daily)
+    trajectories: dict[str, torch.Tensor]  # imagined elite trajectories: ret, vol, turnover (H, E); weights (H, E, A)
+    result: PlanResult  # the planner's full output (cost history, std, ...)
+
+
+class PortfolioMPC:
+    """Receding-horizon portfolio planner: `plan(forecast, w_prev) -> PortfolioPlan`."""
+
+    def __init__(self, cfg: PlanConfig) -> None:
+        if not cfg.long_only and cfg.gross_limit < 1.0:
+            raise DynMIXError(f"plan.gross_limit must be >= 1 for long-short (net exposure 1), got {cfg.gross_limit}")
+        self.cfg = cfg
+        self.planner = Planner(cfg)
+
+    def raw_dim(self, n_assets: int) -> int:
+        return n_assets if self.cfg.long_only else 2 * n_assets + 1
+
+    def decode(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw samples (..., R) -> feasible weights (..., A)."""
+        if self.cfg.long_only:
+            return torch.softmax(raw, dim=-1)
+        A = (raw.shape[-1] - 1) // 2
+        gross = 1.0 + (self.cfg.gross_limit - 1.0) * torch.sigmoid(raw[..., -1:])  # (..., 1)
+        long, short = torch.softmax(raw[..., :A], dim=-1), torch.softmax(raw[..., A : 2 * A], dim=-1)
+        return 0.5 * (gross + 1.0) * long - 0.5 * (gross - 1.0) * short
+
+    def encode(self, w: torch.Tensor) -> torch.Tensor:
+        """A raw point (R,) whose decoding is close to weights w (A,); all-zero w (cash) gives equal weights."""
+        A = w.shape[0]
+        floor = 0.05 / A  # keeps every asset reachable by the sampling noise
+
+        def logits(p: torch.Tensor) -> torch.Tensor:
+            total = p.sum()
+            if total <= 0:
+                return torch.zeros_like(p)
+            z = torch.log(p / total + floor)
+            return z - z.mean()
+
+        pos, neg = w.clamp_min(0.0), (-w).clamp_min(0.0)
+        if self.cfg.long_only:
+            return logits(pos)
+        g = self.cfg.gross_limit
+        frac = ((w.abs().sum() - 1.0) / max(g - 1.0, 1e-12)).clamp(0.05, 0.95)  # away from the flat ends
+        return torch.cat([logits(pos), logits(neg), torch.logit(frac).reshape(1)])
+
+    def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences."""
+        cfg = self.cfg
+        ret = torch.bmm(w, forecast.mu.unsqueeze(-1)).squeeze(-1)  # (H, S)
+        var = forecast.variance(w).clamp_min(0.0)  # (H, S)
+        trades = torch.empty_like(w)  # (H, S, A): w_h - w_{h-1}, w_{-1} = w_prev
+        torch.sub(w[0], w_prev, out=trades[0])
+        torch.sub(w[1:], w[:-1], out=trades[1:])
+        turnover = trades.abs_().sum(-1)  # (H, S)
+        step = -ret + cfg.risk_aversion * var + cfg.cost * turnover
+        vol = var.sqrt()
+        if cfg.target_vol is not None:
+            step = step + cfg.target_vol_coeff * (vol * TRADING_DAYS**0.5 - cfg.target_vol) ** 2
+        return step.sum(0), {"ret": ret, "vol": vol, "turnover": turnover}
+
+    @torch.no_grad()
+    def plan(self, forecast: Forecast, w_prev: torch.Tensor, prev_mean: torch.Tensor | None = None) -> PortfolioPlan:
+        """Plan H steps of weights from the current weights w_prev (A,); `prev_mean` is the last plan's `mean`."""
+        H, A = forecast.mu.shape
+        if H != self.cfg.horizon:
+            raise DynMIXError(f"forecast horizon {H} differs from plan.horizon {self.cfg.horizon}")
+        assert w_prev.shape == (A,), f"w_prev must be (A,) = ({A},), got {tuple(w_prev.shape)}"
+        w_prev = w_prev.to(forecast.mu)
+        if prev_mean is not None:
+            mean = shift(prev_mean.to(forecast.mu))
+        else:
+            mean = self.encode(w_prev).expand(H, -1).clone()
+        res = self.planner.plan(
+            lambda w: self.costs(forecast, w_prev, w), self.raw_dim(A), mean=mean, project=self.decode
+        )
+        weights = res.actions  # (H, A)
+        _, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1))
+        traj = dict(res.trajectories or {})
+        traj["weights"] = res.elite_actions
+        return PortfolioPlan(
+            weights=weights,
+            first=weights[0],
+            mean=res.mean,
+            pred_return=plan_traj["ret"].squeeze(1),
+            pred_vol=plan_traj["vol"].squeeze(1),
+            trajectories=traj,
+            result=res,
+        )

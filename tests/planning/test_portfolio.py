@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dynmix.config import PlanConfig
+from dynmix.errors import DynMIXError
+from dynmix.planning.portfolio import Forecast, PortfolioMPC, StaticRiskModel
+
+FREE = PlanConfig(risk_aversion=0.0, cost=0.0)  # only the expected return counts
+
+
+def diagonal(mu: list[float], sigma: list[float]) -> StaticRiskModel:
+    return StaticRiskModel(torch.tensor(mu), torch.zeros(len(mu), 1), torch.tensor(sigma))
+
+
+def random_model(n_assets: int, k: int = 3, seed: int = 0) -> StaticRiskModel:
+    g = torch.Generator().manual_seed(seed)
+    mu = 5e-4 * torch.randn(n_assets, generator=g)
+    loadings = 0.01 * torch.randn(n_assets, k, generator=g)
+    sigma = 0.01 + 0.01 * torch.rand(n_assets, generator=g)
+    return StaticRiskModel(mu, loadings, sigma)
+
+
+@pytest.mark.parametrize("method", ["mppi", "cem"])
+def test_without_risk_or_costs_the_plan_concentrates_on_the_best_asset(method):
+    model = diagonal([0.001, 0.002, 0.0005, 0.0015], [0.01] * 4)
+    plan = PortfolioMPC(replace(FREE, method=method)).plan(model.forecast(5), torch.full((4,), 0.25))
+    assert plan.weights.shape == (5, 4) and plan.first.shape == (4,)
+    assert torch.all(plan.weights.argmax(1) == 1)
+    assert plan.first[1] > 0.9
+
+
+@pytest.mark.parametrize("method", ["mppi", "cem"])
+def test_high_risk_aversion_with_equal_mu_gives_the_minimum_variance_portfolio(method):
+    sigma = torch.tensor([0.01, 0.02, 0.03])
+    exact = sigma**-2 / (sigma**-2).sum()  # long-only min variance of a diagonal Σ: w ∝ 1/σ²
+    model = diagonal([3e-4] * 3, sigma.tolist())
+    cfg = replace(FREE, method=method, risk_aversion=100.0, iterations=10)
+    plan = PortfolioMPC(cfg).plan(model.forecast(5), torch.ones(3) / 3)
+    assert torch.allclose(plan.weights, exact.expand(5, -1), atol=0.04), (plan.weights, exact)
+    exact_vol = (exact**2 * sigma**2).sum().sqrt()
+    assert torch.allclose(plan.pred_vol, exact_vol.expand(5), rtol=0.03)
+
+
+def test_min_variance_agrees_with_the_dense_covariance_of_a_factor_model():
+    model = random_model(6, k=2, seed=1)
+    f = model.forecast(5)
+    w = torch.softmax(torch.randn(5, 7, 6, generator=torch.Generator().manual_seed(2)), dim=-1)  # (H, S, A)
+    cov = model.loadings @ model.loadings.T + torch.diag(model.sigma_idio**2)  # (A, A), dense, only for checking
+    dense = torch.einsum("hsa,ab,hsb->hs", w, cov, w)
+    assert torch.allclose(f.variance(w), dense, rtol=1e-5)
+
+
+def test_higher_transaction_costs_reduce_turnover_from_the_current_weights():
+    model = random_model(8, seed=3)
+    w_prev = torch.softmax(torch.randn(8, generator=torch.Generator().manual_seed(4)), dim=0)
+    turnover = []
+    for kappa in (0.0, 1e-3, 1e-2):
+        plan = PortfolioMPC(replace(PlanConfig(risk_aversion=1.0), cost=kappa)).plan(model.forecast(5), w_prev)
+        turnover.append((plan.first - w_prev).abs().sum().item() + plan.trajectories["turnover"][1:, 0].sum().item())
+    assert turnover[0] > turnover[1] > turnover[2]
+    assert turnover[2] < 0.05
+
+
+def test_long_only_weights_stay_on_the_simplex():
+    model = random_model(30, seed=5)
+    plan = PortfolioMPC(PlanConfig(iterations=2)).plan(model.forecast(5), torch.zeros(30))
+    for w in (plan.weights, plan.trajectories["weights"]):
+        assert torch.all(w >= 0)
+        assert torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-5)
+    assert plan.trajectories["weights"].shape == (5, 64, 30)
+    assert plan.trajectories["ret"].shape == plan.trajectories["vol"].shape == (5, 64)
+
+
+@pytest.mark.parametrize("gross", [1.0, 1.6])
+def test_long_short_weights_respect_net_exposure_and_the_gross_limit(gross):
+    model = random_model(10, seed=6)
+    cfg = PlanConfig(long_only=False, gross_limit=gross, risk_aversion=0.5, cost=0.0)
+    plan = PortfolioMPC(cfg).plan(model.forecast(5), torch.ones(10) / 10)
+    for w in (plan.weights, plan.trajectories["weights"]):
+        assert torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-5)
+        assert torch.all(w.abs().sum(-1) <= gross + 1e-5)
+    if gross > 1:  # with a loose limit and no costs the plan uses shorts to chase returns
+        assert (plan.weights < -1e-3).any()
+    mpc = PortfolioMPC(cfg)
+    w0 = torch.tensor([0.7, -0.2, 0.5] + [0.0] * 7) if gross > 1 else torch.ones(10) / 10
+    assert torch.allclose(mpc.decode(mpc.encode(w0)), w0, atol=0.03)
+
+
+def test_target_vol_penalty_moves_predicted_vol_toward_the_target():
+    model = diagonal([1e-3, 1e-5], [0.02, 0.001])  # a risky asset (32 % a year) and a near-cash one
+    w_prev = torch.tensor([0.5, 0.5])
+    free = PortfolioMPC(FREE).plan(model.forecast(5), w_prev)
+    aimed = PortfolioMPC(replace(FREE, target_vol=0.10, target_vol_coeff=10.0)).plan(model.forecast(5), w_prev)
+    annual = 252**0.5
+    free_vol, aimed_vol = free.pred_vol.mean() * annual, aimed.pred_vol.mean() * annual
+    assert free_vol > 0.25
+    assert abs(aimed_vol - 0.10) < 0.02
+
+
+def test_warm_start_from_the_previous_plan_and_seeded_determinism():
+    model = random_model(12, seed=7)
+    f, cash = model.forecast(5), torch.zeros(12)
+    a = PortfolioMPC(PlanConfig()).plan(f, cash)
+    assert torch.equal(a.weights, PortfolioMPC(PlanConfig()).plan(f, cash).weights)
+    one = PortfolioMPC(PlanConfig(iterations=1))
+    warm, cold = one.plan(f, cash, prev_mean=a.mean), one.plan(f, cash)  # cold starts from equal weights
+
+    def cost(plan):
+        return one.costs(f, cash, plan.weights.unsqueeze(1))[0].item()
+
+    assert cost(warm) < cost(cold)
+    assert warm.result.costs[0] < cold.result.costs[0]
+
+
+def test_sample_estimates_reproduce_the_sample_covariance_with_all_factors():
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(8), dtype=torch.float64) * 0.01
+    model = StaticRiskModel.from_returns(x, factors=4)
+    cov = model.loadings @ model.loadings.T + torch.diag(model.sigma_idio**2)
+    assert torch.allclose(cov, torch.cov(x.T), atol=1e-10)
+    assert torch.allclose(model.mu, x.mean(0))
+    small = StaticRiskModel.from_returns(x, factors=2)
+    assert small.loadings.shape == (4, 2)
+    assert torch.allclose(torch.diag(small.loadings @ small.loadings.T) + small.sigma_idio**2, x.var(0), rtol=1e-6)
+
+
+def test_shapes_and_horizon_are_checked():
+    model = random_model(3)
+    with pytest.raises(DynMIXError, match="horizon"):
+        PortfolioMPC(PlanConfig()).plan(model.forecast(4), torch.ones(3) / 3)
+    with pytest.raises(AssertionError, match="w_prev"):
+        PortfolioMPC(PlanConfig()).plan(model.forecast(5), torch.ones(4) / 4)
+    with pytest.raises(AssertionError, match="sigma_idio"):
+        Forecast(torch.zeros(5, 3), torch.zeros(5, 3, 1), torch.zeros(5, 2))
+    with pytest.raises(DynMIXError, match="gross_limit"):
+        PortfolioMPC(PlanConfig(long_only=False, gross_limit=0.5))
