@@ -1,0 +1,37 @@
+"""`dynmix evaluate RUN [--compare RUN2]`: out-of-sample evaluation of a run's embeddings (DESIGN §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from dynmix.cli.app import app
+from dynmix.cli.common import console, friendly, workspace
+
+
+@app.command("evaluate")
+@friendly
+def evaluate(
+    run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
+    compare: Annotated[
+        str | None,
+        typer.Option("--compare", help="Another run (e.g. the static-gamma ablation): its implicit view is "
+                                       "scored beside this run's.", show_default=False),
+    ] = None,
+) -> None:
+    """Score the embeddings against baselines on the test period; write report.json and report.md."""
+    from dynmix.evaluation.report import evaluate_run, headline_table
+    from dynmix.train.runs import resolve_run
+
+    ws = workspace()
+    run_dir = resolve_run(ws, run)
+    other = resolve_run(ws, compare) if compare is not None else None
+    with console.status(f"evaluating {run_dir.name} …"):
+        report = evaluate_run(ws, run_dir, compare=other)
+    console.print(headline_table(report), markup=False, soft_wrap=True)
+    for note in report.get("notes", []):
+        console.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True)
+    console.print(f"report: {run_dir / 'report.json'}", markup=False, soft_wrap=True)
+    console.print(f"        {run_dir / 'report.md'}", markup=False, soft_wrap=True)

@@ -1,0 +1,112 @@
+"""Render a report dict as Markdown tables (report.md) and as the short headline table `dynmix demo` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Sections whose best value is the smallest; everything else is better when larger.
+LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "max_drawdown", "turnover"}
+TITLES = {
+    "sector": "Sector recovery (test-period vectors, leave-one-company-out)",
+    "similarity": "Similarity -> future (train-period similarity vs test-period return correlation)",
+    "hedging": "Hedging with the least similar company (test-period annualised volatility)",
+    "collapse": "Collapse (test-period embeddings, per view)",
+}
+PROTOCOL = (
+    "Protocol: dates up to `train_end` are the train period and later dates the test period; the encoders "
+    "were fitted on the train period only. Sector recovery uses each company's mean embedding over the test "
+    "period and predicts its sector from the other companies (leave-one-company-out kNN with cosine distance "
+    "and a standardised logistic regression, whose macro-F1 is shown; KMeans ARI/NMI with one cluster per "
+    "sector); companies of 'Unknown' or single-company sectors are left out. Similarity and hedging use "
+    "train-period vectors (cosine similarity) and are scored on test-period daily returns: Spearman over "
+    "company pairs against realised correlation, precision@k of same-sector neighbours, and the annualised "
+    "volatility of each company paired equally with its least similar company. Baselines (PCA loadings, "
+    "correlation rows, random vectors, and the Pearson correlation itself for similarity) are computed from "
+    "the same period's returns only. The explicit view contains the sector one-hot, so its sector scores are "
+    "an upper reference, not a result."
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _best(rows: dict[str, dict[str, Any]], col: str) -> float | None:
+    vals = [r.get(col) for r in rows.values() if isinstance(r, dict)]
+    nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(nums) < 2:
+        return None
+    return min(nums) if col in LOWER_IS_BETTER else max(nums)
+
+
+def markdown_table(rows: dict[str, dict[str, Any]], first: str = "method") -> str:
+    """{row: {column: value}} -> a Markdown table, best value per column in bold."""
+    cols: list[str] = []
+    for r in rows.values():
+        for c in r if isinstance(r, dict) else ():
+            if c not in cols:
+                cols.append(c)
+    best = {c: _best(rows, c) for c in cols}
+    lines = [f"| {first} | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, r in rows.items():
+        cells = []
+        for c in cols:
+            v = r.get(c) if isinstance(r, dict) else None
+            cell = _fmt(v)
+            if best[c] is not None and isinstance(v, int | float) and float(v) == best[c]:
+                cell = f"**{cell}**"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) for v in value.values()) and all(
+        not isinstance(x, dict | list) for v in value.values() for x in v.values())
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """Every table-shaped section of the report (ours and those other steps merged in) as Markdown."""
+    out = ["# Evaluation report", ""]
+    split = report.get("split") or {}
+    if split:
+        out += ["Split: " + ", ".join(f"{k} = {v}" for k, v in split.items() if not isinstance(v, dict | list)), ""]
+    out += [PROTOCOL, ""]
+    for key, value in report.items():
+        if key in ("split", "notes"):
+            continue
+        first = "view" if key == "collapse" else "method"
+        if _is_table(value):
+            out += [f"## {TITLES.get(key, key.capitalize())}", "", markdown_table(value, first), ""]
+        elif key in TITLES:
+            out += [f"## {TITLES[key]}", "", "_not available (see notes)_", ""]
+        elif isinstance(value, dict):
+            for sub, table in value.items():
+                if _is_table(table):
+                    out += [f"## {key.capitalize()}: {sub}", "", markdown_table(table, first), ""]
+    if key_notes := report.get("notes"):
+        out += ["## Notes", ""] + [f"- {n}" for n in key_notes] + [""]
+    return "\n".join(out)
+
+
+def headline_table(report: dict[str, Any]) -> str:
+    """Plain-text table per method: kNN accuracy, ARI, Spearman -> future, pair volatility."""
+    sector, sim, hedge = report.get("sector") or {}, report.get("similarity") or {}, report.get("hedging") or {}
+    methods = list(dict.fromkeys([*sector, *sim, *hedge]))
+    header = ("method", "kNN acc", "ARI", "Spearman->future", "pair vol")
+    rows = [header] + [(
+        m,
+        _fmt((sector.get(m) or {}).get("knn_accuracy")),
+        _fmt((sector.get(m) or {}).get("ari")),
+        _fmt((sim.get(m) or {}).get("spearman_future_corr")),
+        _fmt((hedge.get(m) or {}).get("pair_vol")),
+    ) for m in methods]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""What an evaluation reads: a run's split, eval config and embeddings, and the store's equities and sectors.
+
+Embeddings contract (`embeddings.parquet`): date (Date), ticker (str), view in {explicit, implicit, fused},
+embedding (list[float32] of length D). Shapes: N companies, D dimensions, S rows (company-days).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from dynmix.config import EvalConfig, config_from_dict
+from dynmix.data.store import Store
+from dynmix.errors import DataError, DynMIXError
+from dynmix.workspace import Workspace
+
+EMBEDDING_COLUMNS = ("date", "ticker", "view", "embedding")
+MAX_COLLAPSE_ROWS = 200_000  # collapse statistics use at most this many company-days (whole dates kept)
+
+
+@dataclass
+class RunInputs:
+    """A run's split (train: dates <= train_end; test: later), eval config, embeddings and store data."""
+
+    run_dir: Path
+    split: dict[str, Any]
+    train_start: dt.date | None
+    train_end: dt.date
+    test_start: dt.date
+    test_end: dt.date | None
+    eval_cfg: EvalConfig
+    views: set[str]
+    prices: pl.DataFrame  # canonical long prices of the equities
+    equities: list[str]  # tickers with asset_type == "equity"
+    sectors: dict[str, str]  # ticker -> sector ("Unknown" when unknown)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def embeddings_path(self) -> Path:
+        return self.run_dir / "embeddings.parquet"
+
+
+def _date(split: dict[str, Any], key: str, path: Path, required: bool) -> dt.date | None:
+    value = split.get(key)
+    if value is None:
+        if required:
+            raise DataError(f"missing key {key!r}: expected an ISO date (YYYY-MM-DD)", file=path)
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError as e:
+        raise DataError(f"{key} = {value!r}: expected an ISO date (YYYY-MM-DD)", file=path) from e
+
+
+def read_split(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "split.json"
+    if not path.exists():
+        raise DynMIXError(f"{path} not found: expected the run's train/test split (is {run_dir} a finished run?)")
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"not valid JSON ({e.msg})", file=path, row=e.lineno) from e
+    if not isinstance(split, dict):
+        raise DataError("expected a JSON object with train_start, train_end, test_start, test_end", file=path)
+    return split
+
+
+def read_eval_config(run_dir: Path) -> EvalConfig:
+    """The [eval] section of the run's config.toml (defaults when absent)."""
+    path = run_dir / "config.toml"
+    if not path.exists():
+        return EvalConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise DataError(f"not valid TOML ({e})", file=path) from e
+    return config_from_dict({"eval": data.get("eval", {})}).eval
+
+
+def check_embeddings(run_dir: Path) -> Path:
+    """The run's embeddings.parquet, checked against the contract's columns."""
+    path = run_dir / "embeddings.parquet"
+    if not path.exists():
+        raise DynMIXError(f"{path} not found: expected the run's embeddings (train the run to the end first)")
+    schema = pl.scan_parquet(path).collect_schema()
+    missing = [c for c in EMBEDDING_COLUMNS if c not in schema]
+    if missing:
+        raise DataError(f"missing column(s) {missing}: expected {list(EMBEDDING_COLUMNS)}", file=path)
+    return path
+
+
+def load_run_inputs(ws: Workspace, run_dir: Path) -> RunInputs:
+    """Read everything `evaluate_run` needs; errors name the file and what was expected."""
+    split = read_split(run_dir)
+    sp = run_dir / "split.json"
+    train_end = _date(split, "train_end", sp, required=True)
+    assert train_end is not None
+    test_start = _date(split, "test_start", sp, required=False)
+    test_start = max(test_start or train_end, train_end + dt.timedelta(days=1))
+    path = check_embeddings(run_dir)
+    views = set(pl.scan_parquet(path).select(pl.col("view").unique()).collect()["view"].to_list())
+    store = Store(ws.store)
+    if not store.exists():
+        raise DynMIXError(f"no prices in {ws.store}: expected the store the run was trained on")
+    meta = store.meta_for_prices().filter(pl.col("asset_type") == "equity")
+    equities = meta["ticker"].to_list()
+    return RunInputs(
+        run_dir=run_dir, split=split, train_start=_date(split, "train_start", sp, required=False),
+        train_end=train_end, test_start=test_start, test_end=_date(split, "test_end", sp, required=False),
+        eval_cfg=read_eval_config(run_dir), views=views, prices=store.read_prices(equities), equities=equities,
+        sectors=dict(zip(meta["ticker"].to_list(), meta["sector"].to_list(), strict=True)),
+    )
+
+
+def _scan(path: Path, view: str, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
+    lf = pl.scan_parquet(path).filter(pl.col("view") == view)
+    if start is not None:
+        lf = lf.filter(pl.col("date") >= start)
+    if end is not None:
+        lf = lf.filter(pl.col("date") <= end)
+    return lf
+
+
+def embedding_dim(path: Path) -> int:
+    first = pl.scan_parquet(path).select(pl.col("embedding").list.len()).head(1).collect()
+    if first.height == 0:
+        raise DataError("no embedding rows: expected at least one", file=path)
+    return int(first.item())
+
+
+def mean_embeddings(path: Path, view: str, start: dt.date | None, end: dt.date | None) -> dict[str, np.ndarray]:
+    """{ticker: (D,) mean embedding of `view` over start <= date <= end} (streamed, never all rows at once)."""
+    d = embedding_dim(path)
+    agg = [pl.col("embedding").list.get(i).cast(pl.Float64).mean().alias(f"e{i}") for i in range(d)]
+    means = _scan(path, view, start, end).group_by("ticker").agg(agg).sort("ticker").collect()
+    x = means.select([f"e{i}" for i in range(d)]).to_numpy()  # (N, D)
+    return {t: x[i] for i, t in enumerate(means["ticker"].to_list())}
+
+
+def embedding_rows(path: Path, view: str, start: dt.date | None, end: dt.date | None) -> np.ndarray:
+    """(S, D) embeddings of `view` in the period; whole dates thinned evenly beyond MAX_COLLAPSE_ROWS rows."""
+    lf = _scan(path, view, start, end)
+    counts = lf.group_by("date").len().sort("date").collect()
+    if counts.height == 0:
+        raise DataError(f"no {view!r} embeddings between {start} and {end}: expected test-period rows", file=path)
+    step = max(1, -(-int(counts["len"].sum()) // MAX_COLLAPSE_ROWS))  # ceil division
+    keep = counts["date"].gather_every(step)
+    df = lf.filter(pl.col("date").is_in(keep.implode())).select("embedding").collect()
+    return np.asarray(df["embedding"].list.to_array(embedding_dim(path)).to_numpy(), dtype=np.float64)

@@ -1,0 +1,93 @@
+"""Similarity -> future and hedging (DESIGN §7; hedging after Dolphin et al. 2022).
+
+Shapes: N companies, D features, T dates. A similarity matrix `sim` is (N, N), fitted on the train period;
+the returns it is scored against are (T, N) from the test period only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+TRADING_DAYS = 252
+MIN_OBS = 20  # fewest overlapping daily returns for a correlation or a pair volatility
+
+
+def cosine_matrix(x: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, N) cosine similarity; an all-zero row is similar to nothing (0)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+    norm = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.clip(norm @ norm.T, -1.0, 1.0)
+
+
+def return_correlation(returns: pd.DataFrame, min_obs: int = MIN_OBS) -> np.ndarray:
+    """(T, N) daily returns -> (N, N) pairwise Pearson correlation; NaN where fewer than `min_obs` overlap."""
+    return returns.corr(min_periods=min_obs).to_numpy(dtype=np.float64)
+
+
+def spearman_future(sim: np.ndarray, future_corr: np.ndarray) -> float:
+    """Spearman rank correlation of similarity vs realised correlation over the upper-triangle pairs."""
+    assert sim.shape == future_corr.shape, f"sim {sim.shape} and future_corr {future_corr.shape} must match"
+    iu = np.triu_indices(sim.shape[0], k=1)
+    a, b = sim[iu], future_corr[iu]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return float("nan")
+    rho = spearmanr(a[ok], b[ok]).statistic
+    return float(rho)
+
+
+def precision_at_k(sim: np.ndarray, labels: list[str], k: int = 5) -> float:
+    """Mean over companies of the share of its k most similar others that share its sector."""
+    n = sim.shape[0]
+    assert n == len(labels), f"sim is {sim.shape}, labels has {len(labels)}"
+    k = min(k, n - 1)
+    if k < 1:
+        return float("nan")
+    y = np.asarray(labels, dtype=object)
+    s = np.where(np.eye(n, dtype=bool), -np.inf, np.nan_to_num(sim, nan=-np.inf))
+    top = np.argsort(-s, axis=1, kind="stable")[:, :k]  # (N, k)
+    return float((y[top] == y[:, None]).mean())
+
+
+def least_similar_partner(sim: np.ndarray) -> np.ndarray:
+    """(N, N) -> (N,) index of each company's least similar other company."""
+    s = np.where(np.eye(sim.shape[0], dtype=bool), np.inf, np.nan_to_num(sim, nan=np.inf))
+    return np.argmin(s, axis=1)
+
+
+def pair_volatility(returns: pd.DataFrame, partner: np.ndarray, min_obs: int = MIN_OBS) -> float:
+    """Annualised volatility of each equal-weight pair (i, partner[i]) on (T, N) returns, averaged over i."""
+    r = returns.to_numpy(dtype=np.float64)  # (T, N)
+    assert r.shape[1] == len(partner), f"returns have {r.shape[1]} columns, partner {len(partner)}"
+    pair = 0.5 * (r + r[:, partner])  # (T, N): NaN where either leg is missing
+    n_obs = np.isfinite(pair).sum(axis=0)
+    ok = n_obs >= max(min_obs, 2)
+    if not ok.any():
+        return float("nan")
+    vol = np.nanstd(pair[:, ok], axis=0, ddof=1) * np.sqrt(TRADING_DAYS)
+    return float(vol.mean())
+
+
+def similarity_metrics(
+    sim: np.ndarray,
+    test_returns: pd.DataFrame,
+    labels: list[str | None],
+    *,
+    precision_k: int = 5,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Similarity -> future and hedging metrics of one method: ({spearman, precision@k}, {pair_vol}).
+
+    `labels` (N,) sectors, None for an unknown sector (left out of precision@k only).
+    """
+    future = return_correlation(test_returns)
+    known = np.array([s is not None for s in labels], dtype=bool)
+    sim_out = {
+        "spearman_future_corr": spearman_future(sim, future),
+        f"precision_at_{precision_k}": precision_at_k(
+            sim[np.ix_(known, known)], [s for s in labels if s is not None], precision_k
+        ),
+    }
+    hedge = {"pair_vol": pair_volatility(test_returns, least_similar_partner(sim))}
+    return sim_out, hedge

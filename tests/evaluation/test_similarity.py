@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dynmix.evaluation.similarity import (
+    TRADING_DAYS,
+    cosine_matrix,
+    least_similar_partner,
+    pair_volatility,
+    precision_at_k,
+    similarity_metrics,
+    spearman_future,
+)
+
+
+def _factor_market(n: int = 30, t: int = 500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (T, N) from 3 factors with random loadings, and the true correlation (N, N)."""
+    rng = np.random.default_rng(seed)
+    load = rng.normal(0, 1, (n, 3))
+    idio = 0.7
+    cov = load @ load.T + idio**2 * np.eye(n)
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    r = rng.normal(size=(t, 3)) @ load.T + rng.normal(0, idio, (t, n))
+    return 0.01 * r, corr
+
+
+def test_cosine_matrix() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [0.0, 0.0]])
+    c = cosine_matrix(x)
+    assert c[0, 1] == pytest.approx(0.0)
+    assert c[0, 2] == pytest.approx(-1.0)
+    assert c[1, 1] == pytest.approx(1.0)
+    assert c[3, 0] == 0.0  # a zero vector is similar to nothing
+
+
+def test_true_correlation_predicts_future_correlation() -> None:
+    r, corr = _factor_market()
+    future = pd.DataFrame(r).corr().to_numpy()
+    assert spearman_future(corr, future) > 0.7
+    noise = np.random.default_rng(3).normal(size=corr.shape)
+    assert abs(spearman_future(noise + noise.T, future)) < 0.2
+
+
+def test_precision_at_k_planted_and_mixed() -> None:
+    labels = ["A"] * 4 + ["B"] * 4
+    sim = np.where(np.equal.outer(labels, labels), 0.9, 0.1)
+    assert precision_at_k(sim, labels, k=3) == 1.0
+    assert precision_at_k(-sim, labels, k=3) == 0.0  # the most similar are all in the other sector
+    assert precision_at_k(sim, labels, k=50) == pytest.approx(3 / 7)  # k clipped to N - 1
+
+
+def test_hedging_picks_the_planted_negative_pair() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 0.01, (300, 1))
+    others = base + rng.normal(0, 0.005, (300, 3))  # all positively related to the base
+    hedge = -base + rng.normal(0, 0.002, (300, 1))
+    r = pd.DataFrame(np.hstack([base, others, hedge]))
+    sim = r.corr().to_numpy()
+    partner = least_similar_partner(sim)
+    assert partner[0] == 4 and partner[4] == 0
+    vol_hedged = pair_volatility(r[[0, 4]], np.array([1, 0]))
+    vol_naive = pair_volatility(r[[0, 1]], np.array([1, 0]))
+    assert vol_hedged < 0.3 * vol_naive
+    expected = np.std(0.5 * (r[0] + r[4]), ddof=1) * np.sqrt(TRADING_DAYS)
+    assert vol_hedged == pytest.approx(expected)
+
+
+def test_pair_volatility_uses_only_overlapping_days() -> None:
+    r = pd.DataFrame({"a": [0.01, -0.01] * 15, "b": [np.nan] * 30})
+    assert np.isnan(pair_volatility(r, np.array([1, 0])))
+
+
+def test_similarity_metrics_skip_unknown_sectors_in_precision() -> None:
+    r, corr = _factor_market(n=6)
+    labels: list[str | None] = ["A", "A", "B", "B", None, None]
+    sim_out, hedge = similarity_metrics(corr, pd.DataFrame(r), labels, precision_k=1)
+    assert set(sim_out) == {"spearman_future_corr", "precision_at_1"}
+    assert 0.0 <= sim_out["precision_at_1"] <= 1.0 and hedge["pair_vol"] > 0
