@@ -1,0 +1,1 @@
+"""The dashboard pages, one file each; app/main.py registers them with st.navigation."""

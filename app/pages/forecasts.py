@@ -1,0 +1,52 @@
+"""Forecasts: the surprise index against market volatility, volatility forecasts against realised with the
+HAR and GARCH baselines, and the forecast metrics of report.json."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from app import artifacts, components, loaders
+from app.charts import forecasts as charts
+
+st.title("Forecasts")
+ws = loaders.workspace()
+run = components.run_picker(ws, key="forecasts_run")
+if run is None:
+    st.stop()
+
+folder = run / "forecast"
+surprise = loaders.parquet(folder / "surprise.parquet")
+vol = loaders.parquet(folder / "vol_forecast.parquet")
+metrics = artifacts.section_table(loaders.report(run).get("forecast"))
+if surprise is None and vol is None and metrics.height == 0:
+    components.hint(f"Run {run.name} has no forecasts yet: the JEPA surprise index and the volatility forecasts "
+                    f"are written to `{folder}`.", f"dynmix forecast {run.name}")
+    st.stop()
+
+st.subheader("Surprise index")
+if surprise is None:
+    components.hint("`forecast/surprise.parquet` is absent.", f"dynmix forecast {run.name}")
+else:
+    components.chart(charts.surprise_chart(surprise), key="surprise")
+    if {"surprise", "market_vol"} <= set(surprise.columns) and surprise.height > 2:
+        corr = surprise.select(pl.corr("surprise", "market_vol", method="spearman")).item()
+        shown = f"{corr:.2f}" if isinstance(corr, float) else "—"
+        st.caption(f"The surprise index is the cross-sectional mean JEPA prediction error (energy). Spearman "
+                   f"correlation with realised market volatility: {shown}.")
+
+st.subheader("Volatility forecasts")
+if vol is None or vol.height == 0:
+    components.hint("`forecast/vol_forecast.parquet` is absent.", f"dynmix forecast {run.name}")
+else:
+    tickers = vol["ticker"].unique().sort().to_list() if "ticker" in vol.columns else ["(all)"]
+    ticker = st.selectbox("Company", tickers, key="forecast_ticker")
+    components.chart(charts.vol_forecast_chart(vol, ticker), key="vol")
+
+st.subheader("Forecast metrics")
+if metrics.height:
+    components.table(metrics)
+    st.caption("QLIKE and MSE of the volatility forecasts on the test period (lower is better), DynMIX against "
+               "HAR-RV and GARCH(1,1).")
+else:
+    components.hint("report.json has no `forecast` section.", f"dynmix forecast {run.name}")

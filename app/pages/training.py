@@ -1,0 +1,57 @@
+"""Training: a run's loss parts over steps, γ against market volatility, and the collapse monitor."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import artifacts, components, loaders
+from app.charts import training as charts
+
+st.title("Training")
+ws = loaders.workspace()
+run = components.run_picker(ws, key="training_run")
+if run is None:
+    st.stop()
+
+cfg = artifacts.read_toml(run / "config.toml")
+split = loaders.split(run)
+metrics = loaders.metrics(run)
+last = metrics.tail(1).to_dicts()[0] if metrics.height else {}
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Variance target", str(artifacts.nested(cfg, "loss", "variance_target") or "—"))
+c2.metric("Steps logged", f"{int(last['step']):,}" if "step" in last else "—")
+c3.metric("Final loss", f"{last['loss']:.4f}" if "loss" in last else "—")
+c4.metric("Samples / s", f"{last['samples_per_s']:,.0f}" if "samples_per_s" in last else "—")
+if split:
+    st.caption(f"Train {split.get('train_start')} → {split.get('train_end')} · "
+               f"test {split.get('test_start')} → {split.get('test_end')}")
+
+st.subheader("Loss")
+if metrics.height == 0:
+    components.hint(f"`{run.name}/metrics.jsonl` holds no lines yet (the run has not logged a step).",
+                    f"dynmix train --resume {run.name}")
+else:
+    components.chart(charts.loss_chart(metrics), key="loss")
+
+st.subheader("Variance target")
+gamma = loaders.parquet(run / "gamma.parquet")
+if gamma is None:
+    components.hint(f"`{run.name}/gamma.parquet` is absent: it is written when training starts.")
+else:
+    components.chart(charts.gamma_chart(gamma), key="gamma")
+    st.caption("γ_t = γ₀ · clip(σ_t / σ_ref, lo, hi): the variance floor follows the market's realised volatility "
+               "(σ_ref is its median over the training period). A static run keeps γ = 1.")
+
+st.subheader("Collapse monitor")
+if metrics.height:
+    components.chart(charts.collapse_chart(metrics), key="collapse")
+    st.caption("Per-dimension std should stay near γ and the effective rank well above 1; a falling rank or a "
+               "std near 0 means the embeddings collapse.")
+collapse = artifacts.section_table(loaders.report(run).get("collapse"), first="view")
+if collapse.height:
+    st.write("Test-period embeddings (report.json):")
+    components.table(collapse)
+
+with st.expander("Configuration (config.toml)"):
+    st.json(cfg or {"config.toml": "absent"}, expanded=False)
