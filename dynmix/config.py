@@ -22,7 +22,7 @@ class ViewsConfig:
     window: int = 60  # L: days of returns in the implicit view
     min_window_obs: int = 45  # a window with fewer observed returns is masked out
     market_ticker: str = "^GSPC"  # market series; equal-weighted mean of equities when absent
-    start: str | None = "2005-01-01"  # first date used for views (None: all data)
+    start: str | None = None  # first date used for views (None: all data; the sample source starts in 2005)
     vol_scale_window: int = 252  # trailing window (days) of the per-company return scale (implicit view)
     market_vol_window: int = 21  # trailing window of market realised volatility (for the variance target)
 

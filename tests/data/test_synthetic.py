@@ -1,0 +1,201 @@
+"""The synthetic market: seeded, canonical, with planted sectors, regimes, late listings and missing rows."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from dynmix.data.schema import validate_meta, validate_prices
+from dynmix.data.sources import synthetic_model as sm
+from dynmix.data.sources.synthetic import INDEX_TICKER, SyntheticMarket, generate_market, write_market
+from dynmix.data.store import Store
+from dynmix.errors import DynMIXError
+
+N, K, YEARS, SEED = 40, 4, 2, 1
+
+
+@pytest.fixture(scope="module")
+def market() -> SyntheticMarket:
+    return generate_market(N, K, YEARS, SEED)
+
+
+@pytest.fixture(scope="module")
+def returns(market: SyntheticMarket) -> pl.DataFrame:
+    """Daily log returns of every company beside the index's and the truth (date, regime, market_return)."""
+    p = market.prices.with_columns(pl.col("close").log().diff().over("ticker", order_by="date").alias("r"))
+    index = p.filter(pl.col("ticker") == INDEX_TICKER).select("date", pl.col("r").alias("r_mkt"))
+    return (p.filter(pl.col("ticker") != INDEX_TICKER).join(index, on="date").join(market.truth, on="date")
+            .drop_nulls(["r", "r_mkt"]).join(market.meta.select("ticker", "sector", "beta"), on="ticker"))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_same_files_and_another_seed_another_market(tmp_path: Path, market: SyntheticMarket) -> None:
+    again = generate_market(N, K, YEARS, SEED)
+    assert again.prices.equals(market.prices) and again.meta.equals(market.meta) and again.truth.equals(market.truth)
+    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+    write_market(a, market)
+    write_market(b, again)
+    for name in ("prices", "meta", "truth"):
+        assert _digest(a.root / f"{name}.parquet") == _digest(b.root / f"{name}.parquet"), name
+    other = generate_market(N, K, YEARS, SEED + 1)
+    assert not np.allclose(other.prices["close"][:100].to_numpy(), market.prices["close"][:100].to_numpy())
+    assert not other.meta["sector"].equals(market.meta["sector"])
+
+
+def test_prices_are_canonical_and_consistent(market: SyntheticMarket) -> None:
+    p = market.prices
+    assert validate_prices(p).equals(p)  # already valid, cast and sorted
+    assert p["ticker"].n_unique() == N + 1
+    assert (p["low"] <= p["open"]).all() and (p["low"] <= p["close"]).all()
+    assert (p["high"] >= p["open"]).all() and (p["high"] >= p["close"]).all()
+    assert (p["low"] > 0).all() and (p["volume"] > 0).all() and p["adj_close"].equals(p["close"], check_names=False)
+    assert (p["date"].dt.weekday() <= 5).all()
+    t = market.truth.height
+    assert p.filter(pl.col("ticker") == INDEX_TICKER).height == t  # the index trades every day
+    assert market.truth.columns[:3] == ["date", "regime", "market_vol"]
+    assert set(market.truth["regime"].unique().to_list()) == {0, 1}
+
+
+def test_meta_names_sectors_and_the_index(market: SyntheticMarket) -> None:
+    meta = validate_meta(market.meta)
+    companies = meta.filter(pl.col("asset_type") == "equity")
+    assert companies["ticker"].to_list()[:2] == ["S0001", "S0002"]
+    assert sorted(companies["sector"].unique().to_list()) == [f"Sector {i:02d}" for i in range(K)]
+    assert companies.group_by("sector").len()["len"].to_list() == [N // K] * K  # balanced
+    assert (companies["industry"] == "Synthetic").all()
+    index = meta.filter(pl.col("asset_type") == "index")
+    assert index["ticker"].to_list() == [INDEX_TICKER]
+    # the planted profile: one shuffled grid point per sector, a little jitter inside
+    spread = companies.group_by("sector").agg(pl.col("beta").std().alias("sd"), pl.col("beta").mean().alias("mu"))
+    assert spread["sd"].max() < 0.05 < 0.3 < spread["mu"].max() - spread["mu"].min()
+
+
+def test_planted_profiles_separate_sectors_in_the_data(returns: pl.DataFrame) -> None:
+    beta = returns.group_by("ticker").agg(
+        (pl.cov("r", "r_mkt") / pl.col("r_mkt").var()).alias("to_index"),
+        (pl.cov("r", "market_return") / pl.col("market_return").var()).alias("to_factor"),
+        pl.col("sector").first(), pl.col("beta").first(),
+    )
+    by_sector = beta.group_by("sector").agg(pl.col("to_index").std().alias("sd"), pl.col("to_index").mean().alias("mu"))
+    assert by_sector["sd"].mean() < 0.25 * by_sector["mu"].std()  # realised betas cluster by sector
+    assert np.corrcoef(beta["to_factor"], beta["beta"])[0, 1] > 0.9  # ... around the planted ones
+
+
+def test_regimes_are_visible_in_market_volatility(returns: pl.DataFrame, market: SyntheticMarket) -> None:
+    index = returns.unique("date").sort("date")
+    calm = index.filter(pl.col("regime") == 0)["r_mkt"].std()
+    turbulent = index.filter(pl.col("regime") == 1)["r_mkt"].std()
+    assert turbulent > 1.8 * calm  # type: ignore[operator]
+    vol = market.truth.group_by("regime").agg(pl.col("market_vol").min().alias("lo"), pl.col("market_vol").max())
+    vol = vol.sort("regime")
+    assert vol["lo"][1] > vol["market_vol"][0]  # the true vol is higher in every turbulent day
+    volume = returns.group_by("regime").agg(pl.col("volume").median()).sort("regime")["volume"]
+    assert volume[1] > volume[0]
+
+
+def test_late_listings_and_scattered_missing_rows(market: SyntheticMarket) -> None:
+    first_day = market.truth["date"][0]
+    cover = market.prices.group_by("ticker").agg(pl.col("date").min().alias("first"), pl.len().alias("rows"))
+    cover = cover.join(market.meta.select("ticker", "listed"), on="ticker")
+    late = cover.filter(pl.col("first") > first_day)
+    assert late.height == round(0.1 * N)
+    companies = cover.filter(pl.col("ticker") != INDEX_TICKER)
+    assert (companies["first"] == companies["listed"]).all()
+    dates = market.truth["date"]
+    expected = sum(int((dates >= d).sum()) for d in companies["listed"])
+    missing = expected - int(companies["rows"].sum())
+    assert 0 < missing < 0.003 * expected
+
+
+def test_scaled_student_t_has_unit_variance_quantiles() -> None:
+    z = sm.student_t((200, 5_000), 4.0, np.random.default_rng(0)).ravel()
+    q = np.array([0.01, 0.1, 0.25, 0.75, 0.9, 0.99])
+    expected = stats.t.ppf(q, 4.0) * np.sqrt(2.0 / 4.0)
+    np.testing.assert_allclose(np.quantile(z, q), expected, atol=0.02)
+
+
+@pytest.mark.parametrize(("n", "k", "years", "fragment"), [
+    (7, 4, 2, "at least 2 tickers per sector"),
+    (10, 0, 2, "at least 1 sector"),
+    (10, 2, 0, "positive number of years"),
+    (10, 2, -1, "positive number of years"),
+    (50_000, 10, 25, "at most 80,000,000"),
+])
+def test_bad_arguments_raise(n: int, k: int, years: float, fragment: str) -> None:
+    with pytest.raises(DynMIXError, match=fragment):
+        generate_market(n, k, years, 0)
+    with pytest.raises(DynMIXError, match="seed >= 0"):
+        generate_market(10, 2, 1, -1)
+
+
+def test_refuses_foreign_data_unless_replace(tmp_path: Path, market: SyntheticMarket, prices: pl.DataFrame) -> None:
+    store = Store(tmp_path / "store")
+    store.write_prices(prices)
+    store.upsert_manifest(store.manifest_from_prices("csv"))
+    before = _digest(store.prices_path)
+    with pytest.raises(DynMIXError, match="holds data from csv.*--replace"):
+        write_market(store, market)
+    assert _digest(store.prices_path) == before and store.read_extra("truth") is None
+    write_market(store, market, replace=True)
+    assert store.tickers() == sorted(market.meta["ticker"].to_list())
+    assert set(store.read_manifest()["source"].to_list()) == {"synthetic"}
+
+
+def test_prices_without_a_manifest_count_as_foreign(tmp_path: Path, market: SyntheticMarket,
+                                                    prices: pl.DataFrame) -> None:
+    store = Store(tmp_path / "store")
+    store.write_prices(prices)
+    with pytest.raises(DynMIXError, match="unknown"):
+        write_market(store, market)
+
+
+def test_a_synthetic_store_is_replaced_whole(tmp_path: Path, market: SyntheticMarket) -> None:
+    store = Store(tmp_path / "store")
+    write_market(store, market)
+    smaller = generate_market(10, 2, 1, seed=5)
+    write_market(store, smaller)
+    tickers = sorted(smaller.meta["ticker"].to_list())
+    assert store.tickers() == tickers
+    assert store.read_meta()["ticker"].to_list() == tickers
+    manifest = store.read_manifest()
+    assert manifest["ticker"].to_list() == tickers and (manifest["message"] == smaller.description).all()
+    truth = store.read_extra("truth")
+    assert truth is not None and truth.equals(smaller.truth)
+    rows = dict(zip(manifest["ticker"], manifest["rows"], strict=True))
+    assert rows == dict(smaller.prices.group_by("ticker").len().iter_rows())
+
+
+@pytest.mark.slow
+def test_full_scale_market_builds_and_writes_within_a_minute(tmp_path: Path) -> None:
+    """5,000 tickers x 25 years (~32 M rows), generated, validated and written end to end by the CLI."""
+    import os
+    import time
+
+    from typer.testing import CliRunner
+
+    from dynmix.cli import app
+
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(app, ["--home", str(tmp_path), "data", "synth", "--tickers", "5000",
+                                      "--sectors", "10", "--years", "25", "--seed", "0"])
+    seconds = time.perf_counter() - t0
+    assert result.exit_code == 0, result.output
+    assert seconds < 60, f"{seconds:.1f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    assert Store(tmp_path / "store").scan_prices().select(pl.len()).collect().item() > 30_000_000
+
+
+def test_start_rolls_to_a_business_day_and_years_set_the_length() -> None:
+    import datetime as dt
+
+    m = generate_market(4, 2, 1, 0, start=dt.date(2010, 1, 2))  # a Saturday
+    dates = m.truth["date"]
+    assert dates[0] == dt.date(2010, 1, 4) and dates[-1] < dt.date(2011, 1, 2)
+    assert 255 <= dates.len() <= 262 and m.description.endswith("start=2010-01-02")
