@@ -1,0 +1,85 @@
+"""build_views: on-disk format, idempotence, chunking, clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from dynmix.config import ViewsConfig
+from dynmix.data.store import Store
+from dynmix.errors import DynMIXError
+from dynmix.views import build as build_mod
+from dynmix.views.build import build_views
+from dynmix.views.tensors import load_view_tensors
+
+Data = Callable[..., tuple[pl.DataFrame, pl.DataFrame]]
+FILES = ("explicit.parquet", "returns.parquet", "market.parquet")
+
+
+def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], cfg: ViewsConfig,
+                                            tmp_path: Path) -> None:
+    store = market_store(n_equities=5, n_days=320)
+    summary = build_views(store, tmp_path / "v", cfg, progress=True)
+    info = json.loads((tmp_path / "v" / "views.json").read_text())
+    assert info["feature_names"] == summary.feature_names and info["channels"] == ["ret_scaled", "mkt_scaled"]
+    assert (info["window"], info["min_window_obs"], info["n_tickers"], info["n_dates"]) == (20, 15, 5, 320)
+    assert info["market_source"] == "^GSPC" and {"first_date", "last_date", "built_at"} <= set(info)
+    x = pl.read_parquet(tmp_path / "v" / "explicit.parquet")
+    assert x.columns == ["date", "ticker", *summary.feature_names]
+    assert all(x[c].dtype == pl.Float32 for c in summary.feature_names)
+    r = pl.read_parquet(tmp_path / "v" / "returns.parquet")
+    assert r.columns == ["date", "ticker", "ret", "ret_scaled"]
+    assert r.select("ticker", "date").is_duplicated().sum() == 0
+    m = pl.read_parquet(tmp_path / "v" / "market.parquet")
+    assert m.columns == ["date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion"] and m["date"].is_sorted()
+    vt = load_view_tensors(tmp_path / "v")
+    assert vt.shape == (5, 320) and vt.explicit.shape == (5, 320, len(summary.feature_names))
+    assert int(vt.valid().sum()) == 5 * (320 - 252)  # every company from its first mom_252 on
+
+
+def test_idempotent_and_chunking_does_not_change_the_result(market_data: Data, store_of: Callable[..., Store],
+                                                            cfg: ViewsConfig, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    prices, meta = market_data(n_equities=7, n_days=300)
+    store = store_of(prices.filter((pl.col("ticker") != "E02") | (pl.col("date") > prices["date"][90])), meta)
+    build_views(store, tmp_path / "a", cfg, progress=False)
+    build_views(store, tmp_path / "b", cfg, progress=False)
+    monkeypatch.setattr(build_mod, "CHUNK_ROWS", 500)  # many chunks of whole tickers
+    build_views(store, tmp_path / "c", cfg, progress=False)
+    for f in FILES:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+        a, c = pl.read_parquet(tmp_path / "a" / f), pl.read_parquet(tmp_path / "c" / f)
+        assert_frame_equal(a, c, check_exact=False, rel_tol=1e-6, abs_tol=1e-6)  # sums in another order
+
+
+def test_ticker_chunks_hold_whole_tickers() -> None:
+    panel = pl.DataFrame({"ticker": ["A"] * 5 + ["B"] * 3 + ["C"] * 4 + ["D"] * 2})
+    assert build_mod.ticker_chunks(panel, 6) == [(0, 8), (8, 4), (12, 2)]  # cut at the first start past k * 6
+    assert build_mod.ticker_chunks(panel, 100) == [(0, 14)]
+
+
+def test_empty_store_says_what_to_run(tmp_path: Path, cfg: ViewsConfig) -> None:
+    with pytest.raises(DynMIXError, match="dynmix data sample"):
+        build_views(Store(tmp_path / "store"), tmp_path / "v", cfg, progress=False)
+
+
+def test_too_short_history(market_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = market_store(n_equities=2, n_days=50)
+    with pytest.raises(DynMIXError, match="at least views.window = 60"):
+        build_views(store, tmp_path / "v", ViewsConfig(start=None), progress=False)
+    with pytest.raises(DynMIXError, match="trading days from 2030-01-01"):
+        build_views(store, tmp_path / "v", ViewsConfig(start="2030-01-01", window=5, min_window_obs=3),
+                    progress=False)
+    assert not (tmp_path / "v" / "views.json").exists()
+
+
+def test_no_equities(market_data: Data, store_of: Callable[..., Store], cfg: ViewsConfig, tmp_path: Path) -> None:
+    prices, meta = market_data(n_equities=2, n_days=100)
+    store = store_of(prices, meta.with_columns(asset_type=pl.lit("etf")))
+    with pytest.raises(DynMIXError, match="no equities"):
+        build_views(store, tmp_path / "v", cfg, progress=False)

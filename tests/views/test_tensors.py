@@ -1,0 +1,104 @@
+"""tensors.py on a hand-written views folder: panel scatter, masks, window gathers, the date-blocked sampler."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from dynmix.errors import DynMIXError
+from dynmix.io import write_json
+from dynmix.views.tensors import DateBlockSampler, ViewTensors, load_view_tensors
+
+T = 10
+DATES = [dt.date(2020, 1, 1) + dt.timedelta(days=k) for k in range(T)]
+
+
+@pytest.fixture
+def views(tmp_path: Path) -> ViewTensors:
+    """3 companies x 10 dates, L = 3, min_window_obs = 2; ret_scaled = 10 * i + t + 1 so gathers are readable.
+
+    A: every day; B: lists on day 4; C: misses days 5 and 6 and has no explicit view on day 8.
+    """
+    rows = [(tk, t) for i, tk in enumerate("ABC") for t in range(T)
+            if not (tk == "B" and t < 4) and not (tk == "C" and t in (5, 6))]
+    ret = pl.DataFrame({
+        "ticker": [r[0] for r in rows], "date": [DATES[r[1]] for r in rows],
+        "ret": [0.01 * r[1] for r in rows], "ret_scaled": [10.0 * "ABC".index(r[0]) + r[1] + 1 for r in rows],
+    })
+    exp = ret.filter(~((pl.col("ticker") == "C") & (pl.col("date") == DATES[8]))).select(
+        "date", "ticker", (pl.col("ret_scaled") * 2).cast(pl.Float32).alias("f1"), pl.lit(1.0, pl.Float32).alias("f2"))
+    mkt = pl.DataFrame({"date": DATES, "mkt_ret": [0.0] * T, "mkt_scaled": [-float(t) for t in range(T)],
+                        "market_vol": [None] + [0.1 * t for t in range(1, T)], "dispersion": [0.2] * T})
+    d = tmp_path / "views"
+    d.mkdir()
+    exp.write_parquet(d / "explicit.parquet")
+    ret.write_parquet(d / "returns.parquet")
+    mkt.write_parquet(d / "market.parquet")
+    write_json({"feature_names": ["f1", "f2"], "channels": ["ret_scaled", "mkt_scaled"], "window": 3,
+                "min_window_obs": 2}, d / "views.json")
+    return load_view_tensors(d)
+
+
+def test_panels_are_scattered_with_masks(views: ViewTensors) -> None:
+    assert views.tickers == ["A", "B", "C"] and views.dates == DATES and views.explicit.shape == (3, T, 2)
+    assert views.explicit[1, 5, 0].item() == 2 * (10 + 5 + 1) and views.explicit[1, 3].tolist() == [0.0, 0.0]
+    assert views.explicit_mask[1].tolist() == [False] * 4 + [True] * 6
+    assert views.explicit_mask[2].tolist() == [True] * 5 + [False, False, True, False, True]
+    assert views.returns_mask[2, 5:7].tolist() == [False, False] and views.returns[2, 5, 0].item() == 0.0
+    assert np.isnan(views.raw_returns[1, :4].numpy()).all() and views.raw_returns[0, 3].item() == pytest.approx(0.03)
+    assert views.returns[1, 7].tolist() == [18.0, -7.0]  # (company, market) channels
+    assert views.market_vol[0].item() == 0.0 and views.market_vol[2].item() == pytest.approx(0.2)
+
+
+def test_window_obs_and_valid(views: ViewTensors) -> None:
+    assert views.window_obs()[1].tolist() == [0, 0, 0, 0, 1, 2, 3, 3, 3, 3]
+    assert views.window_obs()[2].tolist() == [1, 2, 3, 3, 3, 2, 1, 1, 2, 3]
+    valid = views.valid()
+    assert valid[0].tolist() == [False, False] + [True] * 8  # a window needs L - 1 earlier dates
+    assert valid[1].tolist() == [False] * 5 + [True] * 5
+    assert valid[2].tolist() == [False, False, True, True, True, False, False, False, False, True]
+
+
+def test_implicit_windows_gather_oldest_first(views: ViewTensors) -> None:
+    w = views.implicit_windows(torch.tensor([0, 2, 1]), torch.tensor([4, 7, 9]))  # (B, L, C)
+    assert w.shape == (3, 3, 2)
+    assert w[0, :, 0].tolist() == [3.0, 4.0, 5.0] and w[0, :, 1].tolist() == [-2.0, -3.0, -4.0]
+    assert w[1, :, 0].tolist() == [0.0, 0.0, 28.0]  # days 5, 6 missing for C: zero, and masked out by valid()
+    assert w[2, :, 0].tolist() == [18.0, 19.0, 20.0]
+    assert views.explicit_features(torch.tensor([2]), torch.tensor([4])).tolist() == [[2 * 25.0, 1.0]]
+    assert views.date_index("2020-01-05") == 4 and views.date_index(dt.date(2030, 1, 1)) == T - 1
+    with pytest.raises(DynMIXError, match="before the first view date"):
+        views.date_index("2019-12-31")
+
+
+def test_sampler_yields_allowed_dates_with_all_their_valid_companies(views: ViewTensors) -> None:
+    valid = views.valid()
+    allowed = torch.tensor([t < 8 for t in range(T)])
+    sampler = DateBlockSampler(valid, allowed, dates_per_batch=2, seed=3)
+    usable = {t for t in range(T) if allowed[t] and valid[:, t].sum() >= 2}
+    assert usable == {2, 3, 4, 5, 6, 7} and len(sampler) == 3
+    batches = list(sampler.epoch(0))
+    seen = [int(t) for _, tt in batches for t in tt.unique()]
+    assert sorted(seen) == sorted(usable)  # each usable date once per epoch, never a disallowed one
+    for ii, tt in batches:
+        for t in tt.unique().tolist():
+            assert sorted(ii[tt == t].tolist()) == torch.nonzero(valid[:, t]).flatten().tolist()
+    again = list(DateBlockSampler(valid, allowed, dates_per_batch=2, seed=3).epoch(0))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(batches, again, strict=True))
+    orders = {tuple(int(tt[0]) for _, tt in sampler.epoch(e)) for e in range(6)}
+    assert len(orders) > 1  # a new permutation each epoch
+
+
+def test_sampler_refuses_when_no_date_is_usable(views: ViewTensors) -> None:
+    with pytest.raises(DynMIXError, match="at least two valid companies"):
+        DateBlockSampler(views.valid(), torch.zeros(T, dtype=torch.bool), dates_per_batch=2)
+
+
+def test_missing_views_folder(tmp_path: Path) -> None:
+    with pytest.raises(DynMIXError, match="dynmix views build"):
+        load_view_tensors(tmp_path / "nothing")
