@@ -104,6 +104,43 @@ class BacktestConfig:
 
 
 @dataclass
+class WorldConfig:
+    latent: int = 32  # Z: company latent size (projected from the frozen DynMIX representations)
+    market_latent: int = 16  # M: pooled market latent size
+    hidden: int = 64  # width of the encoder, transition and head MLPs
+    factors: int = 3  # k: factor loadings per company, so Sigma = B B' + diag(sigma_idio^2)
+    rollout: int = 5  # H: training rollout steps (return NLL at every h <= H, latent consistency at h < H)
+    rho: float = 0.7  # weight of rollout step h is rho^(h-1) (TD-MPC2's temporal discount of the losses)
+    consistency_coeff: float = 1.0  # weight of || next(z_t) - stopgrad(encode(t+1)) ||^2
+    return_scale: float = 100.0  # returns are modelled in percent (log return x 100)
+    epochs: int = 15  # passes over the training dates
+    dates_per_batch: int = 64  # a batch is these many dates x every company
+    lr: float = 2e-3  # peak AdamW learning rate (cosine decay)
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+@dataclass
+class JEPAConfig:
+    horizon: int = 5  # H: the predictor maps the context at t to the target representations at t+1 .. t+H
+    predictor_hidden: int = 128  # width of the predictor MLP
+    horizon_dim: int = 16  # size of the learned horizon embedding fed to the predictor
+    loss: str = "smooth_l1"  # smooth_l1 | mse: prediction error against the layer-normed targets
+    reg: str = "sigreg"  # sigreg | vicreg: anti-collapse regulariser on the context representations
+    reg_coeff: float = 0.05  # lambda: loss = (1 - lambda) * prediction + lambda * regulariser
+    sigreg_slices: int = 256  # random directions of SIGReg
+    epochs: int = 3  # passes over the training dates (small: the encoder starts from the trained f_I)
+    dates_per_batch: int = 32  # a batch is these many dates x the companies alive on them
+    lr: float = 5e-4  # peak AdamW learning rate (warm-up + cosine)
+    weight_decay: float = 1e-4
+    warmup_frac: float = 0.05  # share of steps of linear warm-up
+    ema_momentum: tuple[float, float] = (0.996, 1.0)  # target-encoder EMA momentum, linear over training (I-JEPA)
+    seed: int = 0
+    log_every: int = 10  # steps between jepa_metrics.jsonl lines
+    checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
+
+
+@dataclass
 class DynMIXConfig:
     """The whole configuration of a run."""
 
@@ -114,6 +151,8 @@ class DynMIXConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     plan: PlanConfig = field(default_factory=PlanConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    jepa: JEPAConfig = field(default_factory=JEPAConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _drop_none(asdict(self))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 # Sections whose best value is the smallest; everything else is better when larger.
-LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "max_drawdown", "turnover"}
+LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover"}
+LOWER_PREFIXES = ("nll", "rel_mse")  # forecast columns: nll_train, nll_test, rel_mse_h1, ...
 TITLES = {
     "sector": "Sector recovery (test-period vectors, leave-one-company-out)",
     "similarity": "Similarity -> future (train-period similarity vs test-period return correlation)",
@@ -40,7 +41,7 @@ def _best(rows: dict[str, dict[str, Any]], col: str) -> float | None:
     nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
     if len(nums) < 2:
         return None
-    return min(nums) if col in LOWER_IS_BETTER else max(nums)
+    return min(nums) if col in LOWER_IS_BETTER or col.startswith(LOWER_PREFIXES) else max(nums)
 
 
 def markdown_table(rows: dict[str, dict[str, Any]], first: str = "method") -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import torch
 from torch import Tensor
 
@@ -88,46 +89,79 @@ class ViewTensors:
         return pos - 1
 
 
-def _panel(df: pl.DataFrame, cols: list[str], ti: dict[str, int], di: dict[dt.date, int],
-           n: int, t: int) -> np.ndarray:
-    """Scatter long rows (ticker, date, cols...) into a dense (N, T, len(cols)) float32 array (NaN = missing)."""
-    out = np.full((n, t, len(cols)), np.nan, dtype=np.float32)
-    rows = df.select(
-        pl.col("ticker").replace_strict(ti, return_dtype=pl.Int64).alias("_i"),
-        pl.col("date").replace_strict(di, return_dtype=pl.Int64).alias("_t"),
-        *cols,
-    )
-    ii = rows["_i"].to_numpy()
-    tt = rows["_t"].to_numpy()
-    vals = rows.select(cols).to_numpy().astype(np.float32, copy=False)
-    out[ii, tt] = vals
-    return out
+BATCH_ROWS = 1_000_000  # rows of a views file scattered at a time: bounds the memory beside the dense panels
+
+
+def _rows(path: Path, cols: list[str], tickers: pl.Series,
+          dates: pl.Series) -> Iterator[tuple[np.ndarray, pl.DataFrame]]:
+    """Batches of a long views file: each row's flat panel position i * T + t (int64) and its `cols`.
+
+    Positions come from binary searches in the sorted `tickers` (N) and `dates` (T); a date that is not one of
+    `dates` raises DynMIXError naming the file and row.
+    """
+    t = len(dates)
+    ticker_pos = pl.lit(tickers).search_sorted(pl.col("ticker")).cast(pl.Int64)
+    date_pos = pl.lit(dates).search_sorted(pl.col("date")).cast(pl.Int64)
+    seen = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=["ticker", "date", *cols]):
+        df = pl.DataFrame(pl.from_arrow(batch))
+        pos = df.select(ticker_pos.alias("_i"), date_pos.alias("_t"))
+        on_grid = pos["_t"] < t
+        on_grid = on_grid & (pl.Series(dates).gather(pos["_t"].clip(upper_bound=t - 1)) == df["date"])
+        if not on_grid.all():
+            row = int(on_grid.arg_min() or 0)
+            raise DynMIXError(f"{path}: row {seen + row + 1}: date {df['date'][row]} is not a date of market.parquet "
+                              "(expected views written by one `dynmix views build`)")
+        yield (pos["_i"] * t + pos["_t"]).to_numpy(), df
+        seen += df.height
+
+
+def _present(cols: list[str]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in cols])
+
+
+def _filled(cols: list[str]) -> list[pl.Expr]:
+    return [pl.col(c).cast(pl.Float32).fill_nan(0.0).fill_null(0.0) for c in cols]
 
 
 def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu") -> ViewTensors:
-    """Read HOME/views/ into dense tensors on `device` (one copy, then kept there)."""
+    """Read HOME/views/ into dense tensors on `device` (one copy, then kept there).
+
+    The long files are scattered batch by batch straight into the float32 panels (zeros and masks filled on the
+    way), so the peak memory is about the panels themselves.
+    """
     views_dir = Path(views_dir)
     meta_path = views_dir / "views.json"
     if not meta_path.exists():
         raise DynMIXError(f"no views in {views_dir}: run `dynmix views build` first")
     meta = json.loads(meta_path.read_text())
     feats: list[str] = meta["feature_names"]
-    explicit = pl.read_parquet(views_dir / "explicit.parquet")
-    returns = pl.read_parquet(views_dir / "returns.parquet")
+    exp_path, ret_path = views_dir / "explicit.parquet", views_dir / "returns.parquet"
     market = pl.read_parquet(views_dir / "market.parquet").sort("date")
     dates: list[dt.date] = market["date"].to_list()
-    tickers: list[str] = sorted(set(returns["ticker"].unique().to_list()) | set(explicit["ticker"].unique().to_list()))
-    ti = {k: v for v, k in enumerate(tickers)}
-    di = {k: v for v, k in enumerate(dates)}
+    names = (pl.scan_parquet(p).select(pl.col("ticker").unique()).collect()["ticker"] for p in (exp_path, ret_path))
+    ticker_s = pl.concat(list(names)).unique().sort()
+    tickers: list[str] = ticker_s.to_list()
     n, t = len(tickers), len(dates)
-    x = _panel(explicit, feats, ti, di, n, t)  # (N, T, F)
-    x_mask = ~np.isnan(x).any(axis=2)
-    x = np.nan_to_num(x, nan=0.0)
-    r = _panel(returns, ["ret", "ret_scaled"], ti, di, n, t)  # (N, T, 2)
-    raw, scaled = r[..., 0], r[..., 1]
-    r_mask = ~np.isnan(scaled)
-    mkt = market["mkt_scaled"].fill_null(0.0).fill_nan(0.0).to_numpy().astype(np.float32)
-    channels = [np.nan_to_num(scaled, nan=0.0), np.broadcast_to(mkt[None, :], (n, t))]
+    x = np.zeros((n * t, len(feats)), dtype=np.float32)  # (N*T, F) 0 where missing
+    x_mask = np.zeros(n * t, dtype=bool)  # (N*T,)
+    for flat, df in _rows(exp_path, feats, ticker_s, market["date"]):
+        x[flat] = df.select(_filled(feats)).to_numpy(order="c")
+        x_mask[flat] = df.select(_present(feats)).to_series().to_numpy()
+    r = np.zeros((n * t, 2), dtype=np.float32)  # (N*T, C): company channel now, the market's below
+    raw = np.full(n * t, np.nan, dtype=np.float32)  # (N*T,)
+    r_mask = np.zeros(n * t, dtype=bool)
+    for flat, df in _rows(ret_path, ["ret", "ret_scaled"], ticker_s, market["date"]):
+        r[flat, 0] = df.select(_filled(["ret_scaled"])).to_series().to_numpy()
+        r_mask[flat] = df.select(_present(["ret_scaled"])).to_series().to_numpy()
+        raw[flat] = df["ret"].cast(pl.Float32).fill_null(float("nan")).to_numpy()
+    returns = r.reshape(n, t, 2)
+    returns[:, :, 1] = market["mkt_scaled"].cast(pl.Float32).fill_null(0.0).fill_nan(0.0).to_numpy()[None, :]
+
+    def series(col: str) -> Tensor:  # (T,) forward-filled, 0 before the first value
+        filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
+        return torch.from_numpy(filled.to_numpy(writable=True))
+
     vt = ViewTensors(
         tickers=tickers,
         dates=dates,
@@ -135,15 +169,13 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         channels=["ret_scaled", "mkt_scaled"],
         window=int(meta["window"]),
         min_window_obs=int(meta["min_window_obs"]),
-        explicit=torch.from_numpy(x),
-        explicit_mask=torch.from_numpy(x_mask),
-        returns=torch.from_numpy(np.ascontiguousarray(np.stack(channels, axis=-1))),
-        returns_mask=torch.from_numpy(r_mask),
-        raw_returns=torch.from_numpy(np.ascontiguousarray(raw)),
-        market_vol=torch.from_numpy(market["market_vol"].fill_null(strategy="forward").fill_null(0.0)
-                                    .to_numpy().astype(np.float32)),
-        dispersion=torch.from_numpy(market["dispersion"].fill_null(strategy="forward").fill_null(0.0)
-                                    .to_numpy().astype(np.float32)),
+        explicit=torch.from_numpy(x.reshape(n, t, len(feats))),
+        explicit_mask=torch.from_numpy(x_mask.reshape(n, t)),
+        returns=torch.from_numpy(returns),
+        returns_mask=torch.from_numpy(r_mask.reshape(n, t)),
+        raw_returns=torch.from_numpy(raw.reshape(n, t)),
+        market_vol=series("market_vol"),
+        dispersion=series("dispersion"),
     )
     return vt.to(device)
 

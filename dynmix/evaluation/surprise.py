@@ -1,0 +1,166 @@
+"""The JEPA energy and the market surprise index (DESIGN §6-7): `compute_surprise(ws, run_dir) -> dict`.
+
+Shapes: N companies, T dates, H horizon, D representation, M valid samples.
+
+Energy of company i at date t: the mean over h = 1..H of the prediction error (the JEPA's training loss, mean
+over D) of the representation of the window ending at t, predicted h days earlier from the context at t-h. It uses
+data up to t only, so it is known at the close of t. The surprise index is its cross-sectional mean per date (dates
+with at least MIN_COMPANIES companies). Out of sample (test dates), the surprise at t is correlated (Spearman,
+Pearson) with the realised market volatility of t+1 .. t+5, next to the naive baselines: trailing realised market
+volatility over 5 and 21 days. Writes RUN/forecast/surprise.parquet (date, surprise, market_vol, split,
+n_companies) and merges report["forecast"]["surprise"] into report.json, keeping every other key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from scipy.stats import pearsonr, spearmanr
+from torch import Tensor, nn
+
+from dynmix.config import load_config
+from dynmix.errors import DynMIXError
+from dynmix.evaluation.report import write_report
+from dynmix.io import write_parquet
+from dynmix.models.jepa import TemporalJEPA, prediction_error
+from dynmix.train.dist import resolve_device
+from dynmix.train.jepa import JEPA_FILE, fit_jepa, load_jepa
+from dynmix.train.jepa_step import implicit_valid
+from dynmix.train.runs import views_signature
+from dynmix.views.tensors import ViewTensors, load_view_tensors
+from dynmix.workspace import Workspace
+
+SURPRISE_FILE = Path("forecast") / "surprise.parquet"
+VOL_HORIZON = 5  # days of future realised market volatility scored
+MIN_COMPANIES = 5  # a date needs this many companies with an energy (capped at N)
+TRADING_DAYS = 252
+CHUNK = 8192  # samples encoded at a time
+
+
+@torch.no_grad()
+def _encode_all(encoder: nn.Module, vt: ViewTensors, ii: Tensor, tt: Tensor) -> Tensor:
+    """(M, D) representations of the windows ending at tt of companies ii, encoded in chunks."""
+    out = [encoder(vt.implicit_windows(ii[k:k + CHUNK], tt[k:k + CHUNK])).float() for k in range(0, len(ii), CHUNK)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def energy_panel(model: TemporalJEPA, target_encoder: nn.Module, vt: ViewTensors, horizon: int,
+                 kind: str = "smooth_l1") -> Tensor:
+    """(N, T) energy: mean over h of the error of the h-step prediction from t-h of the window at t; NaN if unknown.
+
+    Defined where the window at t and all H contexts t-1 .. t-H are valid.
+    """
+    n, t_all = vt.shape
+    iv = implicit_valid(vt)  # (N, T)
+    ii, tt = torch.nonzero(iv, as_tuple=True)  # (M,)
+    target = torch.zeros(n, t_all, model.encoder.out.out_features, device=vt.device)  # (N, T, D)
+    z = _encode_all(target_encoder, vt, ii, tt)  # (M, D)
+    target[ii, tt] = torch.nn.functional.layer_norm(z, z.shape[-1:])
+    total = torch.zeros(n, t_all, device=vt.device)  # (N, T) summed error over horizons
+    count = torch.zeros(n, t_all, device=vt.device, dtype=torch.long)
+    offs = torch.arange(1, horizon + 1, device=vt.device)  # (H,)
+    for k in range(0, len(ii), CHUNK):
+        i, t = ii[k:k + CHUNK], tt[k:k + CHUNK]  # context origins (b,)
+        pred = model.predictor(model.encoder(vt.implicit_windows(i, t)).float())  # (b, H, D)
+        tf = t[:, None] + offs[None, :]  # (b, H) target dates
+        ok = tf < t_all
+        tf = tf.clamp_max(t_all - 1)
+        ok &= iv[i[:, None], tf]
+        err = prediction_error(pred, target[i[:, None], tf], kind).mean(dim=2)  # (b, H)
+        i_b = i[:, None].expand_as(tf)
+        total.index_put_((i_b[ok], tf[ok]), err[ok], accumulate=True)
+        count.index_put_((i_b[ok], tf[ok]), torch.ones_like(tf[ok]), accumulate=True)
+    energy = total / horizon
+    return torch.where(count == horizon, energy, torch.full_like(energy, float("nan")))
+
+
+def market_returns(views_dir: Path, dates: list[Any]) -> np.ndarray:
+    """(T,) daily market log returns from views/market.parquet on the views' dates (NaN where missing)."""
+    market = pl.read_parquet(views_dir / "market.parquet").sort("date")
+    if market["date"].to_list() != list(dates):
+        raise DynMIXError(f"{views_dir / 'market.parquet'}: dates differ from the loaded views; rebuild the views")
+    return market["mkt_ret"].cast(pl.Float64).fill_null(float("nan")).to_numpy().copy()
+
+
+def _realised_vol(r: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """(T,) annualised sqrt(mean r²) over days t+start .. t+stop-1 (NaN where any day is missing or outside)."""
+    t_all = len(r)
+    out = np.full(t_all, np.nan)
+    for t in range(t_all):
+        a, b = t + start, t + stop
+        if a >= 0 and b <= t_all:
+            out[t] = math.sqrt(np.mean(r[a:b] ** 2) * TRADING_DAYS)
+    return out
+
+
+def _corr(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = int(ok.sum())
+    if n < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return {"spearman": None, "pearson": None, "n_dates": n}
+    return {"spearman": float(spearmanr(x[ok], y[ok]).statistic), "pearson": float(pearsonr(x[ok], y[ok])[0]),
+            "n_dates": n}
+
+
+def surprise_scores(surprise: np.ndarray, mkt_ret: np.ndarray, test: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Correlation with the realised market volatility of t+1 .. t+5 on `test` dates: surprise vs trailing vols."""
+    future = _realised_vol(mkt_ret, 1, VOL_HORIZON + 1)  # (T,)
+    trailing = {"trailing_vol_5d": _realised_vol(mkt_ret, -VOL_HORIZON + 1, 1),
+                "trailing_vol_21d": _realised_vol(mkt_ret, -20, 1)}
+    keep = test & np.isfinite(surprise)
+    for v in trailing.values():
+        keep &= np.isfinite(v)  # score every method on the same dates
+    return {"jepa_surprise": _corr(surprise[keep], future[keep]),
+            **{k: _corr(v[keep], future[keep]) for k, v in trailing.items()}}
+
+
+def compute_surprise(ws: Workspace, run_dir: str | Path) -> dict[str, Any]:
+    """Write RUN/forecast/surprise.parquet, merge report["forecast"]["surprise"]; return that dict."""
+    run_dir = Path(run_dir)
+    if not (run_dir / JEPA_FILE).exists():
+        raise DynMIXError(f"no JEPA in {run_dir / JEPA_FILE}: train it first (`dynmix forecast {run_dir.name}`)")
+    device = resolve_device(load_config(run_dir / "config.toml").train.device)
+    vt = load_view_tensors(ws.views, device)
+    cfg, model, target, ckpt = load_jepa(run_dir, vt, device)
+    if {k: ckpt["views"].get(k) for k in views_signature(vt)} != views_signature(vt):
+        raise DynMIXError(f"the views in {ws.views} differ from those {run_dir / JEPA_FILE} was trained on; "
+                          "train the JEPA again (`dynmix forecast` does when it is stale)")
+    train_last = vt.date_index(ckpt["views"]["train_end"])
+    energy = energy_panel(model, target, vt, cfg.jepa.horizon, cfg.jepa.loss).cpu().numpy()  # (N, T)
+    n_comp = np.isfinite(energy).sum(axis=0)  # (T,)
+    enough = n_comp >= min(MIN_COMPANIES, vt.shape[0])
+    surprise = np.full(vt.shape[1], np.nan)
+    surprise[enough] = np.nanmean(energy[:, enough], axis=0)
+    is_test = np.arange(vt.shape[1]) > train_last
+    frame = pl.DataFrame({
+        "date": pl.Series(vt.dates, dtype=pl.Date), "surprise": surprise,
+        "market_vol": vt.market_vol.cpu().numpy().astype(np.float64),
+        "split": np.where(is_test, "test", "train"), "n_companies": n_comp.astype(np.int64),
+    }).filter(pl.Series(enough))
+    write_parquet(frame, run_dir / SURPRISE_FILE)
+    scores = surprise_scores(surprise, market_returns(ws.views, vt.dates), is_test)
+    _merge_report(run_dir, scores)
+    return scores
+
+
+def _merge_report(run_dir: Path, scores: dict[str, Any]) -> None:
+    """report["forecast"]["surprise"] = scores; the other forecast sub-keys and top-level keys are kept."""
+    forecast: dict[str, Any] = {}
+    path = run_dir / "report.json"
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")).get("forecast")
+            forecast = old if isinstance(old, dict) else {}
+        except (json.JSONDecodeError, AttributeError):
+            forecast = {}
+    write_report(run_dir, {"forecast": {**forecast, "surprise": scores}})
+
+
+__all__ = ["compute_surprise", "energy_panel", "fit_jepa", "surprise_scores"]

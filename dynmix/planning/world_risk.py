@@ -1,0 +1,86 @@
+"""The world model behind planning's `RiskModel` protocol, and the walk-forward world-model MPC strategy.
+
+Letters: H horizon, N companies, A assets planned over (a subset of N), k factors, L trailing window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dynmix.config import PlanConfig
+from dynmix.errors import DynMIXError
+from dynmix.evaluation.backtest import WeightFn
+from dynmix.models.world import WorldModel
+from dynmix.planning.portfolio import Forecast, PortfolioMPC
+from dynmix.train.world_data import WorldPanel
+
+
+class WorldRiskModel:
+    """Forecasts of the assets `assets` (company indices, valid at row `t` of `panel`) from the world model at t.
+
+    Step h of the forecast is heads(next^{h−1}(encode(t))), i.e. the return distribution of day t+h, converted
+    from the model's scaled units back to daily log returns (used as simple returns: close at daily scale).
+    """
+
+    def __init__(self, world: WorldModel, panel: WorldPanel, t: int, assets: torch.Tensor | None = None) -> None:
+        valid = panel.valid[t]  # (N,)
+        if assets is None:
+            assets = torch.nonzero(valid).flatten()
+        if assets.numel() == 0:
+            raise DynMIXError(f"no company has a valid sample on {panel.dates[t]}: nothing to plan over")
+        if not bool(valid[assets].all()):
+            bad = [panel.tickers[int(i)] for i in assets[~valid[assets]]]
+            raise DynMIXError(f"{', '.join(bad)} have no valid sample on {panel.dates[t]}; expected alive companies")
+        self.world, self.panel, self.t, self.assets = world, panel, t, assets
+
+    @property
+    def tickers(self) -> list[str]:
+        return [self.panel.tickers[int(i)] for i in self.assets]
+
+    @torch.no_grad()
+    def forecast(self, horizon: int) -> Forecast:
+        tt = torch.tensor([self.t], device=self.panel.valid.device)
+        steps = self.world.rollout(self.world.encode(*self.panel.inputs(tt)), horizon)
+        s = self.world.cfg.return_scale
+        a = self.assets
+        return Forecast(
+            mu=torch.stack([h.mu[0, a] for h in steps]).cpu() / s,  # (H, A)
+            loadings=torch.stack([h.loadings[0, a] for h in steps]).cpu() / s,  # (H, A, k)
+            sigma_idio=torch.stack([h.sigma_idio[0, a] for h in steps]).cpu() / s,  # (H, A)
+        )
+
+
+def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig) -> WeightFn:
+    """A backtest WeightFn: at each rebalance, PortfolioMPC on WorldRiskModel at the window's last date (the day
+    before the rebalance), from the drifted weights, warm-started from the shifted previous plan while the set of
+    companies is unchanged. Companies without a valid sample that day get weight 0.
+    """
+    mpc = PortfolioMPC(cfg)
+    row = {d: k for k, d in enumerate(panel.dates)}
+    col = {tk: k for k, tk in enumerate(panel.tickers)}
+    state: dict[str, Any] = {"assets": None, "mean": None}
+
+    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
+        day = pd.Timestamp(window.index[-1]).date()
+        if day not in row:
+            raise DynMIXError(f"world-model MPC: {day} is not a date of the views; rebuild the views or retrain")
+        t = row[day]
+        idx = np.array([col[str(c)] for c in window.columns])
+        alive = panel.valid[t, torch.as_tensor(idx, device=panel.valid.device)].cpu().numpy()
+        w = np.zeros(len(idx))
+        if not alive.any():
+            return np.full(len(idx), 1.0 / len(idx))
+        assets = torch.as_tensor(idx[alive], device=panel.valid.device)
+        forecast = WorldRiskModel(world, panel, t, assets).forecast(cfg.horizon)
+        key = tuple(idx[alive])
+        warm = state["mean"] if state["assets"] == key else None
+        plan = mpc.plan(forecast, torch.tensor(w_prev[alive], dtype=torch.float32), prev_mean=warm)
+        state.update(assets=key, mean=plan.mean)
+        w[alive] = plan.first.double().numpy()
+        return w
+
+    return weights

@@ -1,0 +1,71 @@
+"""Embeddings of every valid (ticker, date), train and test dates alike, from a trained model (DESIGN §4).
+
+Batched by dates (no per-sample Python): each block of dates gathers its valid samples, runs `model.embed`
+in eval mode and keeps the three views. Output: a long frame date (pl.Date), ticker (str),
+view (explicit | implicit | fused), embedding (list[float32], D values).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from torch import Tensor
+
+from dynmix.io import write_parquet
+from dynmix.models.dynmix import DynMIX
+from dynmix.views.tensors import ViewTensors
+
+VIEWS = ("explicit", "implicit", "fused")
+
+
+@torch.no_grad()
+def embed_arrays(model: DynMIX, vt: ViewTensors, dates_per_batch: int = 64, amp: bool = False
+                 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """(i (S,), t (S,), {view: (S, D) float32 on CPU}) for every valid sample, ordered by date then ticker."""
+    was_training = model.training
+    model.eval()
+    valid = vt.valid()  # (N, T)
+    dates = torch.nonzero(valid.any(dim=0)).flatten()  # (T_valid,)
+    ii, tt = [], []
+    outs: dict[str, list[Tensor]] = {v: [] for v in VIEWS}
+    use_amp = amp and vt.device.type == "cuda"
+    for start in range(0, dates.numel(), dates_per_batch):
+        block = dates[start : start + dates_per_batch]  # (k,)
+        kk, i = torch.nonzero(valid[:, block].T, as_tuple=True)  # date-major: (S_b,), (S_b,)
+        t = block[kk]
+        batch = {"explicit": vt.explicit_features(i, t), "implicit": vt.implicit_windows(i, t)}
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            reps = model.embed(batch)  # each (S_b, D)
+        ii.append(i.cpu())
+        tt.append(t.cpu())
+        for v in VIEWS:
+            outs[v].append(reps[v].float().cpu())
+    model.train(was_training)
+    empty = torch.zeros(0, dtype=torch.long)
+    return (torch.cat(ii) if ii else empty, torch.cat(tt) if tt else empty,
+            {v: torch.cat(o) if o else torch.zeros(0, 0) for v, o in outs.items()})
+
+
+def embeddings_frame(model: DynMIX, vt: ViewTensors, dates_per_batch: int = 64, amp: bool = False
+                     ) -> pl.DataFrame:
+    """The long embeddings frame (see the module docstring), views stacked in the order of VIEWS."""
+    i, t, reps = embed_arrays(model, vt, dates_per_batch, amp)
+    date_s = pl.Series("date", vt.dates, dtype=pl.Date).gather(t.numpy())
+    ticker_s = pl.Series("ticker", vt.tickers, dtype=pl.String).gather(i.numpy())
+    frames = []
+    for v in VIEWS:
+        emb = reps[v].numpy().astype(np.float32, copy=False)  # (S, D)
+        frames.append(pl.DataFrame({
+            "date": date_s, "ticker": ticker_s, "view": pl.repeat(v, len(date_s), eager=True, dtype=pl.String),
+            "embedding": pl.Series("embedding", emb).cast(pl.List(pl.Float32)),
+        }))
+    return pl.concat(frames)
+
+
+def export_embeddings(model: DynMIX, vt: ViewTensors, path: str | Path, dates_per_batch: int = 64,
+                      amp: bool = False) -> Path:
+    """Write embeddings.parquet atomically; returns its path."""
+    return write_parquet(embeddings_frame(model, vt, dates_per_batch, amp), path)

@@ -1,0 +1,24 @@
+"""Torch's intra-op thread count for loops of many small operations (world model, MPC on a few assets).
+
+On a CPU, tiny tensors gain nothing from several threads and pay a fork/join per op: on a busy 2-core
+machine one thread made the world-model step 4.5x and the MPC 3-10x faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def single_thread(enabled: bool = True) -> Iterator[None]:
+    """Run the block with one torch thread (restored afterwards); `enabled=False` leaves it alone (e.g. on a GPU)."""
+    n = torch.get_num_threads()
+    if enabled:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

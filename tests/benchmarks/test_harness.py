@@ -1,0 +1,61 @@
+"""The harness: timing, per-case child processes, log-log fits, and a smoke run of `python -m benchmarks --quick`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import scaling
+from benchmarks.__main__ import main, planning_case
+from benchmarks.harness import measure, run_case
+
+
+def test_measure_warms_up_then_times_each_run() -> None:
+    calls: list[int] = []
+    t = measure(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and t["runs"] == 3 and t["warmup"] == 2 and len(t["wall_s"]) == 3
+    assert t["min_s"] <= t["median_s"] <= t["max_s"] and len(t["loadavg_before"]) == 3
+
+
+def test_measure_stops_when_the_budget_is_spent() -> None:
+    assert measure(lambda: sum(range(10_000)), repeats=50, warmup=0, budget_s=0.0)["runs"] == 1
+
+
+def test_run_case_reports_peak_memory_or_the_error() -> None:
+    ok = run_case("benchmarks.harness:machine", {}, timeout_s=60)
+    assert ok["cpu_count"] >= 1 and ok["peak_rss_mb"] >= ok["baseline_rss_mb"] > 0 and len(ok["loadavg_end"]) == 3
+    bad = run_case("benchmarks.scaling:verdict", {"nope": 1}, timeout_s=60)
+    assert "error" in bad and "TypeError" in bad["error"]
+
+
+def test_loglog_slope_and_verdict() -> None:
+    xs = [100, 500, 1000, 5000]
+    assert scaling.loglog_slope(xs, [3.0 * x for x in xs]) == pytest.approx(1.0)
+    assert scaling.loglog_slope(xs, [x**2 for x in xs]) == pytest.approx(2.0)
+    assert scaling.loglog_slope([100], [1.0]) is None and scaling.loglog_slope(xs, [None, 1.0, None, None]) is None
+    assert [scaling.verdict(b) for b in (0.5, 1.05, 1.4, None)] == [
+        "sub-linear", "linear", "super-linear", "not enough points"]
+
+
+def test_planning_case_times_every_size() -> None:
+    rows = planning_case([5, 8], repeats=1, threads=1)["results"]
+    assert [r["assets"] for r in rows if r["device"] == "cpu"] == [5, 8]
+    assert all(r["median_ms"] > 0 for r in rows)
+
+
+def test_quick_run_writes_results(tmp_path: Path) -> None:
+    main(["--quick", "--only", "views,train,scaling", "--threads", "1", "--home", str(tmp_path / "home"),
+          "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "results.json").read_text())
+    views, train = report["cases"]["views_pandas"]["40"], report["cases"]["train"]["40"]
+    assert "error" not in views and views["n_tickers"] == 30 and views["timing"]["median_s"] > 0
+    assert report["cases"]["views_polars"]["40"]["n_tickers"] == 40
+    assert train["samples_per_s"] > 0 and 0 <= train["outside_model_share"] < 1 and train["threads"] == 1
+    assert train["tensors"]["peak_rss_mb"] <= train["peak_rss_mb"]
+    assert [p["tickers"] for p in report["scaling"]["points"]] == [20, 40]
+    assert report["scaling"]["fits"]["views_s"]["slope"] is not None
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "pandas time measured on 30 tickers, x(40/30)" in md and "(estimate)" in md
+    assert "not measured: no GPU available" in md and "not measured: no multi-GPU machine" in md

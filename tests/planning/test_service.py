@@ -1,0 +1,180 @@
+"""The world model behind planning: WorldRiskModel, plan_at, and forecast -> plan end to end on a tiny trained run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from dynmix.config import DynMIXConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig
+from dynmix.data.store import Store
+from dynmix.errors import DynMIXError
+from dynmix.evaluation.forecast import forecast_table, run_forecast
+from dynmix.planning.service import plan_at, planning_table, run_plan
+from dynmix.planning.world_risk import WorldRiskModel
+from dynmix.train.job import train
+from dynmix.train.world_run import WORLD_FILE, prepare_world
+from dynmix.views.build import build_views
+from dynmix.workspace import Workspace
+
+STRATEGIES = {"world_mpc", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp"}
+
+
+def write_tiny_market(ws: Workspace, n: int = 6, days: int = 420, seed: int = 0) -> None:
+    """Two sectors, a market factor with GARCH-like volatility, idiosyncratic noise; equities only."""
+    rng = np.random.default_rng(seed)
+    dates = [d for d in (dt.date(2012, 1, 2) + dt.timedelta(k) for k in range(2 * days)) if d.weekday() < 5][:days]
+    mkt, var = np.empty(days), 1e-4
+    for k in range(days):
+        mkt[k] = np.sqrt(var) * rng.standard_normal()
+        var = 1e-5 + 0.1 * mkt[k] ** 2 + 0.85 * var
+    sector = np.arange(n) % 2
+    r = mkt[:, None] + rng.normal(0, 0.008, (days, 2))[:, sector] + rng.normal(0, 0.01, (days, n))
+    close = 50 * np.exp(np.cumsum(r, 0))
+    tickers = [f"C{k}" for k in range(n)]
+    store = Store(ws.store)
+    store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
+                                  for j, t in enumerate(tickers)]))
+    store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
+
+
+def tiny_run_config() -> DynMIXConfig:
+    return DynMIXConfig(
+        views=ViewsConfig(window=20, min_window_obs=15, start=None, vol_scale_window=60),
+        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+                          projector_hidden=16),
+        train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
+        plan=PlanConfig(samples=64, iterations=3, elites=8),
+        world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=2, dates_per_batch=32),
+    )
+
+
+@dataclass
+class TinyRun:
+    ws: Workspace
+    run_dir: Path
+    forecast: dict[str, Any]
+    plan: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    ws = Workspace(tmp_path_factory.mktemp("world") / "ws")
+    write_tiny_market(ws)
+    cfg = tiny_run_config()
+    build_views(Store(ws.store), ws.views, cfg.views, progress=False)
+    run_dir = train(ws, cfg, progress=False)
+    (run_dir / "report.json").write_text(json.dumps({"sector": {"pca": {"knn_accuracy": 0.5}}, "notes": ["kept"]}))
+    forecast = run_forecast(ws, run_dir, progress=False)
+    return TinyRun(ws, run_dir, forecast, run_plan(ws, run_dir, progress=False))
+
+
+def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_rest(tiny: TinyRun) -> None:
+    report = json.loads((tiny.run_dir / "report.json").read_text())
+    assert report["sector"] == {"pca": {"knn_accuracy": 0.5}} and report["notes"] == ["kept"]
+    vol = report["forecast"]["volatility"]
+    assert set(vol) == {"dynmix", "har", "garch"} and all(set(v) == {"qlike", "mse"} for v in vol.values())
+    assert all(v["qlike"] > 0 and v["mse"] > 0 for v in vol.values())
+    assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
+    assert set(report["planning"]) == STRATEGIES
+    assert all(set(m) == {"ann_return", "ann_vol", "sharpe", "max_drawdown", "turnover"}
+               for m in report["planning"].values())
+    md = (tiny.run_dir / "report.md").read_text()
+    assert "Forecast: volatility" in md and "## Planning" in md and "world_mpc" in md
+    assert "| garch |" in forecast_table(tiny.forecast) and "| world_mpc |" in planning_table(tiny.plan)
+
+
+def test_forecast_files_follow_the_dashboard_contract(tiny: TinyRun) -> None:
+    vol = pl.read_parquet(tiny.run_dir / "forecast" / "vol_forecast.parquet")
+    assert vol.columns == ["date", "ticker", "realised", "dynmix", "har", "garch"]
+    split = json.loads((tiny.run_dir / "split.json").read_text())
+    assert vol["date"].min() > dt.date.fromisoformat(split["train_end"])  # scored on test dates only
+    assert vol.select(pl.all().exclude("date", "ticker") > 0).to_numpy().all()
+    torch.load(tiny.run_dir / WORLD_FILE, weights_only=True)  # weights-only loadable
+
+
+def test_forecast_again_reuses_the_world_model_and_gives_the_same_files(tiny: TinyRun) -> None:
+    path = tiny.run_dir / "forecast" / "vol_forecast.parquet"
+    before, mtime = pl.read_parquet(path), (tiny.run_dir / WORLD_FILE).stat().st_mtime_ns
+    again = run_forecast(tiny.ws, tiny.run_dir, progress=False)
+    assert (tiny.run_dir / WORLD_FILE).stat().st_mtime_ns == mtime
+    assert any("reused" in n for n in again["notes"])
+    assert pl.read_parquet(path).equals(before)
+
+
+def test_backtest_files(tiny: TinyRun) -> None:
+    equity = pl.read_parquet(tiny.run_dir / "planning" / "equity.parquet")
+    weights = pl.read_parquet(tiny.run_dir / "planning" / "weights.parquet")
+    assert equity.columns == ["date", "strategy", "equity", "net_return"]
+    assert weights.columns == ["date", "strategy", "ticker", "weight"]
+    assert set(equity["strategy"].unique()) == STRATEGIES
+    sums = weights.filter(pl.col("strategy") == "world_mpc").group_by("date").agg(pl.col("weight").sum())
+    assert np.allclose(sums["weight"].to_numpy(), 1.0, atol=1e-5)
+    assert weights["weight"].min() >= -1e-9  # type: ignore[operator]
+    assert tiny.plan["setup"]["test_start"] > json.loads((tiny.run_dir / "split.json").read_text())["train_end"]
+
+
+def test_world_risk_model_speaks_the_planning_protocol(tiny: TinyRun) -> None:
+    wr = prepare_world(tiny.ws, tiny.run_dir, progress=False)
+    t = wr.train_last + 5
+    risk = WorldRiskModel(wr.world, wr.panel, t)
+    fc = risk.forecast(4)
+    a = int(wr.panel.valid[t].sum())
+    assert fc.mu.shape == (4, a) and fc.loadings.shape == (4, a, wr.cfg.world.factors)
+    assert bool((fc.sigma_idio > 0).all())
+    steps = wr.world.rollout(wr.world.encode(*wr.panel.inputs(torch.tensor([t]))), 4)
+    assert torch.allclose(fc.mu[1], steps[1].mu[0] / wr.cfg.world.return_scale)
+    daily_vol = fc.variance(torch.full((4, 1, a), 1.0 / a)).sqrt()  # equal weights, (H, 1)
+    assert bool(((daily_vol > 1e-4) & (daily_vol < 0.2)).all())  # a daily volatility, not percent
+    sub = WorldRiskModel(wr.world, wr.panel, t, torch.tensor([0, 2])).forecast(2)
+    assert torch.allclose(sub.mu, fc.mu[:2, [0, 2]])
+
+
+def test_plan_at_gives_simplex_weights_and_trajectories(tiny: TinyRun) -> None:
+    date = json.loads((tiny.run_dir / "split.json").read_text())["test_start"]
+    weights, traj = plan_at(tiny.ws, tiny.run_dir, date, risk_aversion=10.0, cost=0.002, horizon=3)
+    assert weights.columns == ["ticker", "step", "weight"] and traj.columns == ["sample", "step", "ret", "vol"]
+    assert sorted(weights["step"].unique().to_list()) == [1, 2, 3]
+    per_step = weights.group_by("step").agg(pl.col("weight").sum(), pl.len())
+    assert np.allclose(per_step["weight"].to_numpy(), 1.0, atol=1e-5) and (per_step["len"] == 6).all()
+    assert weights["weight"].min() >= 0  # type: ignore[operator]
+    assert traj["sample"].n_unique() == 8 and (traj["vol"] > 0).all()
+
+
+def test_plan_at_without_a_world_model_says_what_to_run(tiny: TinyRun, tmp_path: Path) -> None:
+    other = tiny.ws.run("20200101-000000-copy")
+    shutil.copytree(tiny.run_dir, other, ignore=shutil.ignore_patterns("forecast"))
+    try:
+        with pytest.raises(DynMIXError, match="dynmix forecast"):
+            plan_at(tiny.ws, other, "2013-06-03")
+    finally:
+        shutil.rmtree(other)
+
+
+def test_forecast_runs_the_jepa_step_when_installed(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dynmix.evaluation.forecast as fc
+
+    calls: list[tuple[str, Any]] = []
+
+    def fit_jepa(ws: Workspace, run_dir: Path, *, epochs: int | None = None, progress: bool = True) -> Path:
+        calls.append(("fit", epochs))
+        return run_dir
+
+    def compute_surprise(ws: Workspace, run_dir: Path) -> dict[str, Any]:
+        calls.append(("surprise", run_dir))
+        return {"jepa": {"corr_market_vol": 0.4}}
+
+    monkeypatch.setattr(fc, "jepa_functions", lambda: (fit_jepa, compute_surprise))
+    result = run_forecast(tiny.ws, tiny.run_dir, epochs=3, progress=False)
+    assert calls == [("fit", 3), ("surprise", tiny.run_dir)]
+    assert result["surprise"] == {"jepa": {"corr_market_vol": 0.4}}
+    report = json.loads((tiny.run_dir / "report.json").read_text())
+    assert report["forecast"]["surprise"] == result["surprise"] and "volatility" in report["forecast"]

@@ -1,0 +1,144 @@
+"""Temporal-JEPA training: future-only targets, the EMA target encoder, learning without collapse, exact resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from dynmix.config import DynMIXConfig, JEPAConfig, save_config
+from dynmix.io import read_jsonl
+from dynmix.models.dynmix import DynMIX
+from dynmix.models.jepa import encode_targets
+from dynmix.train.checkpoint import load_checkpoint, save_checkpoint
+from dynmix.train.ema import EMA
+from dynmix.train.jepa import JEPA_FILE, METRICS_FILE, build_jepa, fit_jepa
+from dynmix.train.jepa_step import JEPAObjective, JEPAStep, future_windows, implicit_valid, jepa_valid
+from dynmix.train.runs import views_signature
+from dynmix.train.schedule import make_optimizer
+from dynmix.train.threads import single_thread
+from dynmix.views.tensors import ViewTensors
+from dynmix.workspace import Workspace
+
+H = 5
+TRAIN_END = 150  # index of the last training date of the fake run
+
+
+@pytest.fixture(autouse=True)
+def one_thread():  # type: ignore[no-untyped-def]
+    with single_thread():  # tiny tensors on a shared 2-core machine (dynmix.train.threads)
+        yield
+
+
+def jepa_cfg(tiny_cfg: Callable[..., DynMIXConfig], **jepa: object) -> DynMIXConfig:
+    base: dict[str, object] = {"horizon": H, "predictor_hidden": 16, "horizon_dim": 4, "sigreg_slices": 32, "epochs": 3,
+                               "dates_per_batch": 16, "lr": 3e-3, "log_every": 1, "checkpoint_every": 0}
+    j = JEPAConfig(**(base | jepa))  # type: ignore[arg-type]
+    return replace(tiny_cfg(), jepa=j)
+
+
+def make_run(ws: Workspace, vt: ViewTensors, cfg: DynMIXConfig, name: str = "20260101-000000-test") -> Path:
+    """A run folder as `dynmix train` leaves it (config, checkpoint of a seeded DynMIX, split.json)."""
+    run_dir = ws.run(name)
+    run_dir.mkdir(parents=True)
+    save_config(cfg, run_dir / "config.toml")
+    torch.manual_seed(0)
+    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
+    opt, sched = make_optimizer(model, cfg.train, 10)
+    save_checkpoint(run_dir / "checkpoint.pt", step=10, epoch=0, model=model, ema=None, optimizer=opt,
+                    scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
+    (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[TRAIN_END].isoformat()}))
+    return run_dir
+
+
+def test_valid_samples_have_every_target_window(views: ViewTensors) -> None:
+    ok, iv = jepa_valid(views, H), implicit_valid(views)
+    ii, tt = torch.nonzero(ok, as_tuple=True)
+    assert ii.numel() > 0 and int(tt.max()) <= len(views.dates) - 1 - H
+    for h in range(H + 1):
+        assert bool(iv[ii, tt + h].all())
+    assert not bool(ok[0, :50].any())  # listed late: no window yet
+
+
+def test_targets_use_only_windows_up_to_t_plus_h(views: ViewTensors, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    _, target_enc = build_jepa(jepa_cfg(tiny_cfg), views)
+    i, t = torch.tensor([1, 2, 3]), torch.tensor([100, 100, 120])
+    before = encode_targets(target_enc, future_windows(views, i, t, H))  # (3, H, D)
+    after = views.returns.clone()
+    after[:, 126:] += torch.randn_like(after[:, 126:]) * 5  # every day after the last t + H = 125
+    perturbed = replace(views, returns=after)
+    torch.testing.assert_close(encode_targets(target_enc, future_windows(perturbed, i, t, H)), before)
+    after[:, 125] += 5.0  # day t + H of the last sample does enter its horizon-H target
+    moved = encode_targets(target_enc, future_windows(replace(views, returns=after), i, t, H))
+    assert not torch.allclose(moved[2, H - 1], before[2, H - 1])
+    torch.testing.assert_close(moved[:2], before[:2])
+
+
+def test_target_encoder_gets_no_gradient_and_follows_the_ema_schedule(
+        views: ViewTensors, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    cfg = jepa_cfg(tiny_cfg)
+    model, _ = build_jepa(cfg, views)
+    total = 20
+    ema = EMA(model.encoder, (0.9, 1.0), total)
+    opt, sched = make_optimizer(model, cfg.train, total)
+    step = JEPAStep(model, ema, JEPAObjective(cfg.jepa), opt, sched, views)
+    i, t = torch.nonzero(jepa_valid(views, H)[:, 60:70], as_tuple=True)
+    for k in range(3):
+        old = [p.clone() for p in ema.module.parameters()]
+        out = step(i, t + 60)
+        assert out["ema_momentum"] == pytest.approx(0.9 + 0.1 * k / total)
+        assert all(p.grad is None and not p.requires_grad for p in ema.module.parameters())
+        m = ema.momentum(k)
+        for p_old, p_ema, p in zip(old, ema.module.parameters(), model.encoder.parameters(), strict=True):
+            torch.testing.assert_close(p_ema, m * p_old + (1 - m) * p.detach())
+    assert step.step == 3
+
+
+def test_training_lowers_the_loss_without_collapse(views_home: Workspace, views: ViewTensors,
+                                                   tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    run_dir = make_run(views_home, views, jepa_cfg(tiny_cfg, epochs=4))
+    path = fit_jepa(views_home, run_dir, progress=False)
+    assert path == run_dir / JEPA_FILE
+    lines = read_jsonl(run_dir / METRICS_FILE)
+    assert [r["step"] for r in lines] == list(range(1, len(lines) + 1))
+    first, last = lines[:3], lines[-3:]
+    assert sum(r["pred_loss"] for r in last) < 0.8 * sum(r["pred_loss"] for r in first)
+    assert sum(r["reg"] for r in last) < sum(r["reg"] for r in first)
+    assert min(r["context_std_min"] for r in last) >= min(r["context_std_min"] for r in first) > 0.1  # no collapse
+    assert last[-1]["ema_momentum"] > lines[0]["ema_momentum"]
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == len(lines) and ckpt["views"]["train_end"] == views.dates[TRAIN_END].isoformat()
+    mtime = path.stat().st_mtime_ns
+    assert fit_jepa(views_home, run_dir, progress=False) == path and path.stat().st_mtime_ns == mtime  # reused
+
+
+def test_interrupted_and_resumed_training_logs_the_same_losses(
+        views_home: Workspace, views: ViewTensors, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    cfg = jepa_cfg(tiny_cfg, epochs=2)
+    whole = make_run(views_home, views, cfg, "20260101-000000-whole")
+    parts = make_run(views_home, views, cfg, "20260101-000000-parts")
+    fit_jepa(views_home, whole, progress=False)
+    fit_jepa(views_home, parts, progress=False, max_steps=11)  # stops mid-epoch 1 with a checkpoint
+    assert load_checkpoint(parts / JEPA_FILE)["step"] == 11
+    fit_jepa(views_home, parts, progress=False, resume=True)
+    a, b = read_jsonl(whole / METRICS_FILE), read_jsonl(parts / METRICS_FILE)
+    assert len(a) == len(b) > 11
+    for x, y in zip(a, b, strict=True):
+        assert (x["step"], x["loss"], x["pred_loss"], x["reg"]) == (y["step"], y["loss"], y["pred_loss"], y["reg"])
+    wa, wb = load_checkpoint(whole / JEPA_FILE), load_checkpoint(parts / JEPA_FILE)
+    for k in wa["ema"]:
+        torch.testing.assert_close(wa["ema"][k], wb["ema"][k], rtol=0, atol=0)
+
+
+def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views: ViewTensors,
+                                                   tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    run_dir = make_run(views_home, views, jepa_cfg(tiny_cfg, epochs=1, reg="vicreg", loss="mse"))
+    fit_jepa(views_home, run_dir, progress=False)
+    lines = read_jsonl(run_dir / METRICS_FILE)
+    assert lines and all(torch.isfinite(torch.tensor(r["loss"])) for r in lines)
+    with pytest.raises(ValueError, match="unknown JEPA regulariser"):
+        JEPAObjective(JEPAConfig(reg="none"))
