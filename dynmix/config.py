@@ -129,9 +129,10 @@ class JEPAConfig:
     reg: str = "sigreg"  # sigreg | vicreg: anti-collapse regulariser on the context representations
     reg_coeff: float = 0.05  # lambda: loss = (1 - lambda) * prediction + lambda * regulariser
     sigreg_slices: int = 256  # random directions of SIGReg
-    epochs: int = 3  # passes over the training dates (small: the encoder starts from the trained f_I)
-    dates_per_batch: int = 32  # a batch is these many dates x the companies alive on them
-    lr: float = 5e-4  # peak AdamW learning rate (warm-up + cosine)
+    epochs: int = 4  # passes over the training dates (small: the encoder starts from the trained f_I)
+    date_stride: int = 8  # train on every k-th training date (neighbouring windows overlap by L - 1 days)
+    dates_per_batch: int = 8  # a batch is these many dates x the companies alive on them
+    lr: float = 2e-3  # peak AdamW learning rate (warm-up + cosine)
     weight_decay: float = 1e-4
     warmup_frac: float = 0.05  # share of steps of linear warm-up
     ema_momentum: tuple[float, float] = (0.996, 1.0)  # target-encoder EMA momentum, linear over training (I-JEPA)

@@ -86,8 +86,11 @@ def _stamp(run_dir: Path, vt: ViewTensors, train_last: int) -> dict[str, Any]:
 
 
 def make_sampler(vt: ViewTensors, j: JEPAConfig, train_last: int) -> DateBlockSampler:
-    """Date-blocked batches of samples (i, t) with t + H <= the last training date and every window valid."""
-    allowed = torch.arange(len(vt.dates), device=vt.device) <= train_last - j.horizon  # (T,)
+    """Date-blocked batches of (i, t), every window valid, t + H <= the last training date, every k-th date."""
+    if j.date_stride < 1:
+        raise DynMIXError(f"jepa.date_stride must be >= 1, got {j.date_stride}")
+    t = torch.arange(len(vt.dates), device=vt.device)  # (T,)
+    allowed = (t <= train_last - j.horizon) & (t % j.date_stride == 0)
     return DateBlockSampler(jepa_valid(vt, j.horizon), allowed, j.dates_per_batch, seed=j.seed)
 
 

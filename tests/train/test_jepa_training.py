@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -35,8 +38,9 @@ def one_thread():  # type: ignore[no-untyped-def]
 
 
 def jepa_cfg(tiny_cfg: Callable[..., DynMIXConfig], **jepa: object) -> DynMIXConfig:
-    base: dict[str, object] = {"horizon": H, "predictor_hidden": 16, "horizon_dim": 4, "sigreg_slices": 32, "epochs": 3,
-                               "dates_per_batch": 16, "lr": 3e-3, "log_every": 1, "checkpoint_every": 0}
+    base: dict[str, object] = {"horizon": H, "predictor_hidden": 16, "horizon_dim": 4, "sigreg_slices": 32,
+                               "epochs": 3, "dates_per_batch": 16, "date_stride": 1, "lr": 3e-3, "log_every": 1,
+                               "checkpoint_every": 0}
     j = JEPAConfig(**(base | jepa))  # type: ignore[arg-type]
     return replace(tiny_cfg(), jepa=j)
 
@@ -142,3 +146,26 @@ def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views:
     assert lines and all(torch.isfinite(torch.tensor(r["loss"])) for r in lines)
     with pytest.raises(ValueError, match="unknown JEPA regulariser"):
         JEPAObjective(JEPAConfig(reg="none"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
+def test_two_gloo_processes_train_the_jepa_like_one(views_home: Workspace, views: ViewTensors,
+                                                     tiny_cfg: Callable[..., DynMIXConfig], tmp_path: Path) -> None:
+    cfg = jepa_cfg(tiny_cfg, epochs=1)
+    single, ddp = make_run(views_home, views, cfg, "20260101-000000-one"), make_run(views_home, views, cfg,
+                                                                                    "20260101-000000-ddp")
+    script = tmp_path / "fit.py"
+    script.write_text("import sys\nfrom dynmix.train.jepa import fit_jepa\nfrom dynmix.workspace import Workspace\n"
+                      "fit_jepa(Workspace.at(sys.argv[1]), sys.argv[2], progress=False)\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+           str(views_home.home), str(ddp)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    fit_jepa(views_home, single, progress=False)
+    a, b = read_jsonl(single / METRICS_FILE), read_jsonl(ddp / METRICS_FILE)
+    assert [r["step"] for r in a] == [r["step"] for r in b] and len(a) >= 5
+    for ra, rb in zip(a, b, strict=True):
+        for k in ("loss", "pred_loss", "reg", "ema_momentum"):
+            assert rb[k] == pytest.approx(ra[k], rel=1e-4, abs=1e-6), (ra["step"], k)

@@ -1,0 +1,166 @@
+"""The JEPA energy and market surprise index: planted high-volatility stretch, no look-ahead, scores, report merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig, save_config
+from dynmix.data.store import Store
+from dynmix.errors import DynMIXError
+from dynmix.evaluation.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
+from dynmix.models.dynmix import DynMIX
+from dynmix.train.checkpoint import save_checkpoint
+from dynmix.train.jepa import load_jepa
+from dynmix.train.runs import views_signature
+from dynmix.train.schedule import make_optimizer
+from dynmix.train.threads import single_thread
+from dynmix.views.build import build_views
+from dynmix.views.tensors import ViewTensors, load_view_tensors
+from dynmix.workspace import Workspace
+
+DAYS, TRAIN_END, STRETCH = 460, 300, (380, 420)  # the market's volatility is x4 on days of STRETCH
+
+
+@dataclass
+class Surprised:
+    ws: Workspace
+    run_dir: Path
+    vt: ViewTensors
+    scores: dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    with single_thread():
+        yield
+
+
+def write_market(ws: Workspace, n: int = 8, seed: int = 0) -> None:
+    """Two sectors and a market factor whose daily volatility is 1 % except 4 % inside STRETCH."""
+    rng = np.random.default_rng(seed)
+    dates = [d for d in (dt.date(2012, 1, 2) + dt.timedelta(k) for k in range(2 * DAYS)) if d.weekday() < 5][:DAYS]
+    vol = np.full(DAYS, 0.01)
+    vol[STRETCH[0]:STRETCH[1]] = 0.04
+    mkt = vol * rng.standard_normal(DAYS)
+    sector = np.arange(n) % 2
+    r = mkt[:, None] + rng.normal(0, 0.006, (DAYS, 2))[:, sector] + rng.normal(0, 0.008, (DAYS, n))  # (T, N)
+    close = 50 * np.exp(np.cumsum(r, 0))
+    tickers = [f"C{k}" for k in range(n)]
+    store = Store(ws.store)
+    store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
+                                  for j, t in enumerate(tickers)]))
+    store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
+
+
+def make_run(ws: Workspace, cfg: DynMIXConfig, vt: ViewTensors) -> Path:
+    """A run folder as `dynmix train` leaves it: config, a seeded DynMIX checkpoint, split.json."""
+    run_dir = ws.run("20260101-000000-surprise")
+    run_dir.mkdir(parents=True)
+    save_config(cfg, run_dir / "config.toml")
+    torch.manual_seed(0)
+    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
+    opt, sched = make_optimizer(model, cfg.train, 10)
+    save_checkpoint(run_dir / "checkpoint.pt", step=10, epoch=0, model=model, ema=None, optimizer=opt,
+                    scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
+    (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[TRAIN_END].isoformat()}))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def surprised(tmp_path_factory: pytest.TempPathFactory) -> Surprised:
+    ws = Workspace(tmp_path_factory.mktemp("surprise") / "ws")
+    write_market(ws)
+    cfg = DynMIXConfig(
+        views=ViewsConfig(window=20, min_window_obs=15, vol_scale_window=60),
+        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+                          projector_hidden=16),
+        train=TrainConfig(device="cpu"),
+        jepa=JEPAConfig(predictor_hidden=16, horizon_dim=4, sigreg_slices=32, epochs=10, date_stride=1,
+                        dates_per_batch=32, lr=5e-3),
+    )
+    with single_thread():
+        build_views(Store(ws.store), ws.views, cfg.views, progress=False)
+        vt = load_view_tensors(ws.views)
+        run_dir = make_run(ws, cfg, vt)
+        (run_dir / "report.json").write_text(json.dumps({
+            "sector": {"pca": {"knn_accuracy": 0.5}},
+            "forecast": {"volatility": {"har": {"qlike": 0.3}}, "latent": {"h1": 0.9}, "notes": ["kept"]}}))
+        fit_jepa(ws, run_dir, progress=False)
+        scores = compute_surprise(ws, run_dir)
+    return Surprised(ws, run_dir, vt, scores)
+
+
+def test_surprise_file_has_the_dashboard_columns_and_the_split(surprised: Surprised) -> None:
+    frame = pl.read_parquet(surprised.run_dir / SURPRISE_FILE)
+    assert {"date", "surprise", "market_vol", "split"} <= set(frame.columns)
+    assert frame.height > 300 and frame["surprise"].is_finite().all() and (frame["surprise"] > 0).all()
+    assert frame["date"].is_sorted() and frame["date"].n_unique() == frame.height
+    train_end = surprised.vt.dates[TRAIN_END]
+    assert (frame.filter(pl.col("date") <= train_end)["split"] == "train").all()
+    assert (frame.filter(pl.col("date") > train_end)["split"] == "test").all()
+
+
+def test_surprise_jumps_when_the_high_volatility_stretch_begins(surprised: Surprised) -> None:
+    frame = pl.read_parquet(surprised.run_dir / SURPRISE_FILE)
+    dates = surprised.vt.dates
+    onset = frame.filter(pl.col("date").is_between(dates[STRETCH[0]], dates[STRETCH[0] + 19]))["surprise"]
+    calm = frame.filter(pl.col("date") < dates[STRETCH[0]])["surprise"]
+    assert onset.len() == 20 and calm.len() > 200
+    assert onset.mean() > 1.4 * calm.mean()  # type: ignore[operator]
+    assert onset.max() > calm.quantile(0.99)  # type: ignore[operator]
+
+
+def test_scores_compare_with_trailing_volatility_on_the_same_test_dates(surprised: Surprised) -> None:
+    s = surprised.scores
+    assert set(s) == {"jepa_surprise", "trailing_vol_5d", "trailing_vol_21d"}
+    n = {row["n_dates"] for row in s.values()}
+    assert len(n) == 1 and 100 < n.pop() < DAYS - TRAIN_END
+    assert all(-1 <= row[k] <= 1 for row in s.values() for k in ("spearman", "pearson"))
+    assert s["jepa_surprise"]["spearman"] > 0  # the stretch lies in the test period
+
+
+def test_report_gets_the_surprise_and_keeps_every_other_key(surprised: Surprised) -> None:
+    report = json.loads((surprised.run_dir / "report.json").read_text())
+    assert report["sector"] == {"pca": {"knn_accuracy": 0.5}}
+    fc = report["forecast"]
+    assert fc["volatility"] == {"har": {"qlike": 0.3}} and fc["latent"] == {"h1": 0.9} and fc["notes"] == ["kept"]
+    assert fc["surprise"] == surprised.scores
+    assert "JEPA" in (surprised.run_dir / "report.md").read_text() or (surprised.run_dir / "report.md").exists()
+
+
+def test_energy_uses_no_data_after_its_date(surprised: Surprised) -> None:
+    cfg, model, target, _ = load_jepa(surprised.run_dir, surprised.vt)
+    before = energy_panel(model, target, surprised.vt, cfg.jepa.horizon)  # (N, T)
+    cut = 350
+    returns = surprised.vt.returns.clone()
+    returns[:, cut + 1:] = torch.randn_like(returns[:, cut + 1:]) * 3
+    after = energy_panel(model, target, ViewTensors(**{**surprised.vt.__dict__, "returns": returns}), cfg.jepa.horizon)
+    torch.testing.assert_close(after[:, :cut + 1], before[:, :cut + 1], equal_nan=True)
+    assert not torch.allclose(after[:, cut + 1:].nan_to_num(), before[:, cut + 1:].nan_to_num())
+
+
+def test_surprise_scores_rank_a_perfect_signal_first() -> None:
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(300) * np.repeat(rng.uniform(0.005, 0.03, 30), 10)
+    future = np.array([np.sqrt(np.mean(r[t + 1:t + 6] ** 2) * 252) if t + 6 <= 300 else np.nan for t in range(300)])
+    test = np.arange(300) >= 100
+    s = surprise_scores(future, r, test)
+    assert s["jepa_surprise"]["spearman"] == pytest.approx(1.0)
+    assert s["jepa_surprise"]["n_dates"] == 195 and s["trailing_vol_5d"]["spearman"] < 1.0
+
+
+def test_compute_surprise_without_a_jepa_says_what_to_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    with pytest.raises(DynMIXError, match="no JEPA"):
+        compute_surprise(Workspace(tmp_path), run_dir)
