@@ -16,6 +16,9 @@ import tomli_w
 from dynmix.errors import DynMIXError
 from dynmix.io import write_text
 
+VARIANCE_TARGETS: tuple[str, ...] = ("static", "market-vol", "dispersion")  # strategies for gamma (DESIGN §5)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
 
 @dataclass
 class ViewsConfig:

@@ -10,14 +10,9 @@ import typer
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
-from dynmix.config import load_config
+from dynmix.config import DEVICES, load_config
+from dynmix.config import VARIANCE_TARGETS as STRATEGIES
 from dynmix.errors import DynMIXError
-from dynmix.losses.distributed import rank
-from dynmix.losses.variance_target import STRATEGIES
-from dynmix.train.dist import DEVICES, resolve_device
-from dynmix.train.embed import export_embeddings
-from dynmix.train.job import train
-from dynmix.train.runs import load_run, resolve_run
 
 
 @app.command("train")
@@ -39,6 +34,9 @@ def train_cmd(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Train DynMIX embeddings on HOME/views; writes HOME/runs/<run-id>/."""
+    from dynmix.losses.distributed import rank
+    from dynmix.train.job import train
+
     if device is not None and device not in DEVICES:
         raise DynMIXError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
     if variance_target is not None and variance_target not in STRATEGIES:
@@ -66,6 +64,10 @@ def embed_cmd(
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA weights instead of the final ones.")] = False,
 ) -> None:
     """Re-export embeddings.parquet of a run with its saved model (every valid ticker and date)."""
+    from dynmix.train.dist import resolve_device
+    from dynmix.train.embed import export_embeddings
+    from dynmix.train.runs import load_run, resolve_run
+
     ws = workspace()
     run_dir = resolve_run(ws, run)
     cfg, model, vt = load_run(run_dir, resolve_device(device), views_dir=ws.views, ema=ema)

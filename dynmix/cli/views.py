@@ -32,6 +32,7 @@ def build_cmd(
     cfg = load_config(config).views
     ws = workspace()
     summary = build_views(Store(ws.store), ws.views, cfg, progress=not no_progress)
+
     valid = int(load_view_tensors(ws.views).valid().sum())
     table = Table(title=f"views in {ws.views}", show_header=False, box=None)
     table.add_row("companies", str(summary.n_tickers))

@@ -15,10 +15,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from dynmix.config import LossConfig
+from dynmix.config import VARIANCE_TARGETS, LossConfig
 from dynmix.errors import DynMIXError
 
-STRATEGIES: tuple[str, ...] = ("static", "market-vol", "dispersion")
+STRATEGIES: tuple[str, ...] = VARIANCE_TARGETS
 
 
 class VarianceTarget:

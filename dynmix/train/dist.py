@@ -13,9 +13,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from dynmix.config import DEVICES as CONFIG_DEVICES
 from dynmix.errors import DynMIXError
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = CONFIG_DEVICES
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
