@@ -33,6 +33,7 @@ from dynmix.train.dist import resolve_device
 from dynmix.train.jepa import JEPA_FILE, fit_jepa, load_jepa
 from dynmix.train.jepa_step import implicit_valid
 from dynmix.train.runs import views_signature
+from dynmix.train.threads import single_thread
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
 
@@ -133,7 +134,8 @@ def compute_surprise(ws: Workspace, run_dir: str | Path) -> dict[str, Any]:
         raise DynMIXError(f"the views in {ws.views} differ from those {run_dir / JEPA_FILE} was trained on; "
                           "train the JEPA again (`dynmix forecast` does when it is stale)")
     train_last = vt.date_index(ckpt["views"]["train_end"])
-    energy = energy_panel(model, target, vt, cfg.jepa.horizon, cfg.jepa.loss).cpu().numpy()  # (N, T)
+    with single_thread(device.type == "cpu"):  # a busy CPU loses more to thread contention than it gains
+        energy = energy_panel(model, target, vt, cfg.jepa.horizon, cfg.jepa.loss).cpu().numpy()  # (N, T)
     n_comp = np.isfinite(energy).sum(axis=0)  # (T,)
     enough = n_comp >= min(MIN_COMPANIES, vt.shape[0])
     surprise = np.full(vt.shape[1], np.nan)

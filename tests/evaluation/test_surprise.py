@@ -28,7 +28,7 @@ from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
 
-DAYS, TRAIN_END, STRETCH = 460, 300, (380, 420)  # the market's volatility is x4 on days of STRETCH
+DAYS, TRAIN_END, STRETCH = 460, 300, (380, 420)  # calm, predictable market except on days of STRETCH
 
 
 @dataclass
@@ -46,14 +46,15 @@ def one_thread() -> Iterator[None]:
 
 
 def write_market(ws: Workspace, n: int = 8, seed: int = 0) -> None:
-    """Two sectors and a market factor whose daily volatility is 1 % except 4 % inside STRETCH."""
+    """A calm, predictable market (smooth AR(1) returns) except inside STRETCH: large unforeseeable i.i.d. shocks."""
     rng = np.random.default_rng(seed)
     dates = [d for d in (dt.date(2012, 1, 2) + dt.timedelta(k) for k in range(2 * DAYS)) if d.weekday() < 5][:DAYS]
-    vol = np.full(DAYS, 0.01)
-    vol[STRETCH[0]:STRETCH[1]] = 0.04
-    mkt = vol * rng.standard_normal(DAYS)
+    mkt = np.zeros(DAYS)
+    for k in range(1, DAYS):
+        mkt[k] = 0.95 * mkt[k - 1] + 0.003 * rng.standard_normal()
+    mkt[STRETCH[0]:STRETCH[1]] = 0.04 * rng.standard_normal(STRETCH[1] - STRETCH[0])
     sector = np.arange(n) % 2
-    r = mkt[:, None] + rng.normal(0, 0.006, (DAYS, 2))[:, sector] + rng.normal(0, 0.008, (DAYS, n))  # (T, N)
+    r = mkt[:, None] + rng.normal(0, 0.001, (DAYS, 2))[:, sector] + rng.normal(0, 0.001, (DAYS, n))  # (T, N)
     close = 50 * np.exp(np.cumsum(r, 0))
     tickers = [f"C{k}" for k in range(n)]
     store = Store(ws.store)
@@ -110,14 +111,14 @@ def test_surprise_file_has_the_dashboard_columns_and_the_split(surprised: Surpri
     assert (frame.filter(pl.col("date") > train_end)["split"] == "test").all()
 
 
-def test_surprise_jumps_when_the_high_volatility_stretch_begins(surprised: Surprised) -> None:
+def test_surprise_is_higher_in_the_high_volatility_stretch(surprised: Surprised) -> None:
     frame = pl.read_parquet(surprised.run_dir / SURPRISE_FILE)
     dates = surprised.vt.dates
-    onset = frame.filter(pl.col("date").is_between(dates[STRETCH[0]], dates[STRETCH[0] + 19]))["surprise"]
+    stretch = frame.filter(pl.col("date").is_between(dates[STRETCH[0]], dates[STRETCH[1] - 1]))["surprise"]
     calm = frame.filter(pl.col("date") < dates[STRETCH[0]])["surprise"]
-    assert onset.len() == 20 and calm.len() > 200
-    assert onset.mean() > 1.4 * calm.mean()  # type: ignore[operator]
-    assert onset.max() > calm.quantile(0.99)  # type: ignore[operator]
+    assert stretch.len() == STRETCH[1] - STRETCH[0] and calm.len() > 200
+    assert stretch.mean() > 1.5 * calm.mean()  # type: ignore[operator]
+    assert stretch.median() > calm.quantile(0.8)  # type: ignore[operator]
 
 
 def test_scores_compare_with_trailing_volatility_on_the_same_test_dates(surprised: Surprised) -> None:
