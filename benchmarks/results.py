@@ -39,19 +39,21 @@ def views_rows(polars: dict[int, dict[str, Any]], pandas: dict[int, dict[str, An
         pl_case = polars.get(n, {})
         if "error" in pl_case or "error" in pd_case:
             rows.append([f"{n:,} x {years:g} y", pl_case.get("error", ""), "", "", pd_case.get("error", ""),
-                         "", "", "", _load(pd_case)])
+                         "", "", "", "", _load(pd_case)])
             continue
         pl_s = pl_case["timing"]["median_s"]
         measured_on = pd_case["n_tickers"]
         pd_s = pd_case["timing"]["median_s"] * n / measured_on
+        pd_cpu = pd_case["timing"]["median_cpu_s"] * n / measured_on
         subset = f"pandas time measured on {measured_on:,} tickers, x({n:,}/{measured_on:,})"
         label = "" if measured_on == n else f" ({subset})"
         rows.append([
             f"{n:,} x {years:g} y", f"{_f(pl_s)} ({pl_case['timing']['runs']} runs)",
             _f(pl_case["timing"]["median_cpu_s"]),
-            _f(pl_case["peak_rss_mb"], 0), f"{_f(pd_s)}{label}", _f(pd_case["peak_rss_mb"], 0)
+            _f(pl_case["peak_rss_mb"], 0), f"{_f(pd_s)}{label}", _f(pd_cpu), _f(pd_case["peak_rss_mb"], 0)
             + ("" if measured_on == n else f" (on {measured_on:,} tickers)"),
-            f"{pd_s / pl_s:.1f}x", f"{pl_case['n_tickers']:,} x {pl_case['n_dates']:,}",
+            f"{pd_s / pl_s:.1f}x ({pd_cpu / pl_case['timing']['median_cpu_s']:.1f}x)",
+            f"{pl_case['n_tickers']:,} x {pl_case['n_dates']:,}",
             f"{_load(pl_case)}; {_load(pd_case)}",
         ])
     return rows
@@ -67,7 +69,8 @@ def train_rows(train: dict[int, dict[str, Any]]) -> list[list[str]]:
             f"{n:,}", f"{c['device']} ({c['threads']} threads)", str(c["dates_per_batch"]),
             _f(c["batch_samples_mean"], 0), _f(c["samples_per_s"], 0), _f(c["full_step_s"]["median"], 3),
             _f(c["model_step_s"]["median"], 3), _f(1e3 * c["sampler_s"]["median"], 1),
-            _f(1e3 * c["gather_s"]["median"], 1), f"{100 * c['outside_model_share']:.1f} %",
+            _f(1e3 * c["gather_s"]["median"], 1),
+            f"{100 * c['outside_model_share_parts']:.1f} % ({100 * c['outside_model_share']:.1f} %)",
             f"{c['steps_per_epoch']:,} x {_f(c['full_step_s']['mean'], 2)} = {_f(c['epoch_s_estimate'], 0)} (estimate)",
             _f(c["peak_rss_mb"], 0), _load(c),
         ])
@@ -102,15 +105,16 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if cases.get("views_pandas"):
         lines += ["## 1. Views build: polars pipeline vs the pandas reference", ""]
-        lines += _table(["market", "polars s", "polars CPU s", "polars peak MiB", "pandas s", "pandas peak MiB",
-                         "speed-up", "N x T", "load (polars; pandas)"],
+        lines += _table(["market", "polars s", "polars CPU s", "polars peak MiB", "pandas s", "pandas CPU s",
+                         "pandas peak MiB", "speed-up wall (CPU)", "N x T", "load (polars; pandas)"],
                         views_rows(cases["views_polars"], cases["views_pandas"], years))
     if cases.get("train"):
         lines += ["## 2. Training throughput (ModelConfig defaults)", "",
                   "Full step = sampler + index gathers + model/loss/backward/optimiser; model step = the same "
                   "batches gathered beforehand. Epoch time is an ESTIMATE: steps/epoch x mean measured step.", ""]
         lines += _table(["tickers", "device", "dates/batch", "B", "samples/s", "full step s", "model step s",
-                         "sampler ms", "gathers ms", "outside model", "epoch s", "peak MiB", "load"],
+                         "sampler ms", "gathers ms", "outside model: parts (1 - model/full)", "epoch s", "peak MiB",
+                         "load"],
                         train_rows(cases["train"]))
         lines += [f"GPU: {NO_GPU}." if not report.get("gpu_measured") else "", ""]
     if report.get("scaling"):

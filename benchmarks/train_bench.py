@@ -10,7 +10,9 @@ timings over the same batches, after `warmup` untimed steps:
     model step    `Trainer.train_step` on the same batches gathered beforehand (the step minus sampler and gathers)
     parts         the sampler alone and the gathers alone (`Trainer.batch`)
 
-The share of a step spent outside the model is 1 - model / full over those batches. The epoch time is an
+Full and model steps alternate batch by batch. The share of a step spent outside the model is given two ways:
+1 - model / full over those batches, and (sampler + gathers) / full (the parts timed directly; steadier on a
+busy machine). The epoch time is an
 ESTIMATE: steps per epoch x the mean measured full step (labelled so in the results).
 """
 
@@ -80,16 +82,13 @@ def train_case(home: str, tickers: int, years: float, steps: int, warmup: int, d
     for i, t in batches[:warmup]:
         float(trainer.train_step(i, t)["loss"])  # warm-up: allocator, kernels, optimiser state
     timed = batches[warmup:]
-    full = [sampler_s[warmup + k] + _step(trainer, i, t) for k, (i, t) in enumerate(timed)]
-    gather = []
-    for i, t in timed:
+    full, model, gather = [], [], []
+    for k, (i, t) in enumerate(timed):  # interleaved, so a change in the machine's load hits both alike
+        full.append(sampler_s[warmup + k] + _step(trainer, i, t))
         t0 = time.perf_counter()
-        trainer.batch(i, t)
+        pre = {key: v.clone() for key, v in trainer.batch(i, t).items()}
         _sync(dev)
         gather.append(time.perf_counter() - t0)
-    model = []
-    for i, t in timed:
-        pre = {k: v.clone() for k, v in trainer.batch(i, t).items()}
         trainer.batch = lambda _i, _t, pre=pre: pre  # type: ignore[method-assign, misc]
         model.append(_step(trainer, i, t))
         del trainer.batch
@@ -101,6 +100,7 @@ def train_case(home: str, tickers: int, years: float, steps: int, warmup: int, d
         "batch_samples_mean": statistics.mean(samples), "samples_per_s": sum(samples) / sum(full),
         "full_step_s": _stats(full), "model_step_s": _stats(model), "sampler_s": _stats(sampler_s[warmup:]),
         "gather_s": _stats(gather), "outside_model_share": 1.0 - sum(model) / sum(full),
+        "outside_model_share_parts": (sum(sampler_s[warmup:]) + sum(gather)) / sum(full),
         "steps_per_epoch": spe, "epoch_s_estimate": spe * statistics.mean(full),
         "tensors": tensors, "loadavg": loadavg(),
     }

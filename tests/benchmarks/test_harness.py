@@ -52,7 +52,7 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
     views, train = report["cases"]["views_pandas"]["40"], report["cases"]["train"]["40"]
     assert "error" not in views and views["n_tickers"] == 30 and views["timing"]["median_s"] > 0
     assert report["cases"]["views_polars"]["40"]["n_tickers"] == 40
-    assert train["samples_per_s"] > 0 and 0 <= train["outside_model_share"] < 1 and train["threads"] == 1
+    assert train["samples_per_s"] > 0 and 0 < train["outside_model_share_parts"] < 1 and train["threads"] == 1
     assert train["tensors"]["peak_rss_mb"] <= train["peak_rss_mb"]
     assert [p["tickers"] for p in report["scaling"]["points"]] == [20, 40]
     assert report["scaling"]["fits"]["views_s"]["slope"] is not None
