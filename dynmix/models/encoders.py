@@ -27,7 +27,7 @@ class ExplicitEncoder(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(n_features, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(hidden, dim),
+            nn.Linear(hidden, dim, bias=False),  # feeds the projector's BatchNorm: a bias would get no gradient
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -54,6 +54,23 @@ class CausalConvBlock(nn.Module):
         return h + y
 
 
+class MomentInput(nn.Module):
+    """Pointwise input projection, (B, C, L) -> (B, H, L), on the channels plus, when C >= 2, the same-day products
+    ret*mkt and ret^2 - 1 of channels 0 (company) and 1 (market): co-movement and volatility bursts become first
+    moments the encoder can average (without them the mean embedding does not recover planted sectors).
+    """
+
+    def __init__(self, n_channels: int, channels: int) -> None:
+        super().__init__()
+        self.moments = n_channels >= 2
+        self.conv = nn.Conv1d(n_channels + 2 * self.moments, channels, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.moments:
+            x = torch.cat([x, x[:, :1] * x[:, 1:2], x[:, :1] ** 2 - 1], dim=1)  # (B, C + 2, L)
+        return self.conv(x)  # type: ignore[no-any-return]
+
+
 class ImplicitEncoder(nn.Module):
     """f_I: temporal conv encoder, (B, L, C) -> (B, D).
 
@@ -66,10 +83,10 @@ class ImplicitEncoder(nn.Module):
         super().__init__()
         self.n_channels = n_channels
         self.window = window
-        self.inp = nn.Conv1d(n_channels, channels, kernel_size=1)
+        self.inp = MomentInput(n_channels, channels)
         self.blocks = nn.ModuleList([CausalConvBlock(channels, 2**i, dropout=dropout) for i in range(layers)])
         self.norm = nn.LayerNorm(2 * channels)
-        self.out = nn.Linear(2 * channels, dim)
+        self.out = nn.Linear(2 * channels, dim, bias=False)  # feeds a BatchNorm (projector): no bias
 
     def forward(self, x: Tensor) -> Tensor:
         _check(x, "implicit view", (None, self.window, self.n_channels), "BLC")
@@ -81,7 +98,8 @@ class ImplicitEncoder(nn.Module):
 
 
 class Projector(nn.Module):
-    """g: the VICReg expander, Linear-BN-ReLU, Linear-BN-ReLU, Linear (no bias), (B, D) -> (B, K).
+    """g: the VICReg expander, Linear-BN-ReLU, Linear-BN-ReLU, Linear, (B, D) -> (B, K); no Linear has a bias
+    (each before a BatchNorm would get an exactly-zero gradient; the last one's is VICReg's own choice).
 
     BatchNorm needs B >= 2 in training mode; under DDP convert it with nn.SyncBatchNorm if wanted.
     """
@@ -90,8 +108,8 @@ class Projector(nn.Module):
         super().__init__()
         self.dim = dim
         self.net = nn.Sequential(
-            nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, out, bias=False),
         )
 

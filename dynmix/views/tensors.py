@@ -8,6 +8,12 @@ On disk (written by `dynmix.views.build`), under HOME/views/:
 
 In memory the panels are dense (N, T, ·) float32 tensors, indexed by `tickers` (N) and `dates` (T). Implicit
 windows are cut per batch by an index gather, never materialised for every sample.
+
+Derived at load (not on disk), from the same day's values only (no look-ahead, no sector information):
+    sector one-hot     the `sector_*` explicit columns are multiplied by SECTOR_SCALE, so the one-hot block is not
+                       drowned by the ~20 standardised continuous features in the explicit MLP
+Together with the implicit encoder's product/square channels (dynmix.models.encoders) this lets the mean
+implicit embedding recover the planted sectors (measured in tests/train/test_learns.py).
 """
 
 from __future__ import annotations
@@ -89,6 +95,8 @@ class ViewTensors:
         return pos - 1
 
 
+SECTOR_PREFIX = "sector_"  # explicit one-hot columns (dynmix.views.explicit.sector_feature)
+SECTOR_SCALE = 4.0  # weight of the sector one-hot block in the explicit view
 BATCH_ROWS = 1_000_000  # rows of a views file scattered at a time: bounds the memory beside the dense panels
 
 
@@ -155,8 +163,12 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         r[flat, 0] = df.select(_filled(["ret_scaled"])).to_series().to_numpy()
         r_mask[flat] = df.select(_present(["ret_scaled"])).to_series().to_numpy()
         raw[flat] = df["ret"].cast(pl.Float32).fill_null(float("nan")).to_numpy()
-    returns = r.reshape(n, t, 2)
-    returns[:, :, 1] = market["mkt_scaled"].cast(pl.Float32).fill_null(0.0).fill_nan(0.0).to_numpy()[None, :]
+    r2 = r.reshape(n, t, 2)
+    r2[:, :, 1] = market["mkt_scaled"].cast(pl.Float32).fill_null(0.0).fill_nan(0.0).to_numpy()[None, :]
+    returns = r2
+    xs = x.reshape(n, t, len(feats))  # (N, T, F)
+    onehot = [j for j, f in enumerate(feats) if f.startswith(SECTOR_PREFIX)]
+    xs[:, :, onehot] *= SECTOR_SCALE
 
     def series(col: str) -> Tensor:  # (T,) forward-filled, 0 before the first value
         filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
@@ -169,7 +181,7 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         channels=["ret_scaled", "mkt_scaled"],
         window=int(meta["window"]),
         min_window_obs=int(meta["min_window_obs"]),
-        explicit=torch.from_numpy(x.reshape(n, t, len(feats))),
+        explicit=torch.from_numpy(xs),
         explicit_mask=torch.from_numpy(x_mask.reshape(n, t)),
         returns=torch.from_numpy(returns),
         returns_mask=torch.from_numpy(r_mask.reshape(n, t)),
