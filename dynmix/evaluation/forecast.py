@@ -139,11 +139,11 @@ def run_forecast(ws: Workspace, run_dir: str | Path, *, epochs: int | None = Non
     }
     if not frame.height:
         notes.append("volatility: no test origin with 5 later returns: nothing scored")
-    surprise = _jepa_surprise(ws, wr.run_dir, epochs, progress, notes)
+    write_report(wr.run_dir, {"forecast": {**_existing_forecast(wr.run_dir), **ours, "notes": notes}})
+    surprise = _jepa_surprise(ws, wr.run_dir, epochs, progress, notes)  # if it fails, our part is saved
     if surprise is not None:
         ours["surprise"] = surprise
-    existing = _existing_forecast(wr.run_dir)
-    report = write_report(wr.run_dir, {"forecast": {**existing, **ours, "notes": notes}})
+    report = write_report(wr.run_dir, {"forecast": {**_existing_forecast(wr.run_dir), **ours, "notes": notes}})
     return dict(report["forecast"])
 
 

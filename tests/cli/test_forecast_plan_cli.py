@@ -12,7 +12,16 @@ import pytest
 from typer.testing import CliRunner
 
 from dynmix.cli import app
-from dynmix.config import DynMIXConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig, save_config
+from dynmix.config import (
+    DynMIXConfig,
+    JEPAConfig,
+    ModelConfig,
+    PlanConfig,
+    TrainConfig,
+    ViewsConfig,
+    WorldConfig,
+    save_config,
+)
 from dynmix.data.store import Store
 
 runner = CliRunner()
@@ -36,6 +45,7 @@ def _tiny_workspace(home: Path, n: int = 5, days: int = 400) -> Path:
                           projector_hidden=16),
         train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
         plan=PlanConfig(samples=32, iterations=2, elites=4),
+        jepa=JEPAConfig(epochs=1, predictor_hidden=16, horizon_dim=4, sigreg_slices=32),
         world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=5, dates_per_batch=32),
     )
     save_config(cfg, home / "tiny.toml")

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 import torch
 
-from dynmix.config import DynMIXConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig
+from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.evaluation.forecast import forecast_table, run_forecast
@@ -53,6 +53,7 @@ def tiny_run_config() -> DynMIXConfig:
                           projector_hidden=16),
         train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
         plan=PlanConfig(samples=64, iterations=3, elites=8),
+        jepa=JEPAConfig(epochs=1, predictor_hidden=16, horizon_dim=4, sigreg_slices=32),
         world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=2, dates_per_batch=32),
     )
 
@@ -178,3 +179,19 @@ def test_forecast_runs_the_jepa_step_when_installed(tiny: TinyRun, monkeypatch: 
     assert result["surprise"] == {"jepa": {"corr_market_vol": 0.4}}
     report = json.loads((tiny.run_dir / "report.json").read_text())
     assert report["forecast"]["surprise"] == result["surprise"] and "volatility" in report["forecast"]
+
+
+def test_a_failing_jepa_step_keeps_the_volatility_results(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dynmix.evaluation.forecast as fc
+
+    def broken() -> None:
+        raise ImportError("half-installed JEPA")
+
+    report_path = tiny.run_dir / "report.json"
+    old = json.loads(report_path.read_text())
+    old["forecast"].pop("volatility")
+    report_path.write_text(json.dumps(old))
+    monkeypatch.setattr(fc, "jepa_functions", broken)
+    with pytest.raises(ImportError):
+        run_forecast(tiny.ws, tiny.run_dir, progress=False)
+    assert set(json.loads(report_path.read_text())["forecast"]["volatility"]) == {"dynmix", "har", "garch"}
