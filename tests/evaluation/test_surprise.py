@@ -118,7 +118,7 @@ def test_surprise_is_higher_in_the_high_volatility_stretch(surprised: Surprised)
     calm = frame.filter(pl.col("date") < dates[STRETCH[0]])["surprise"]
     assert stretch.len() == STRETCH[1] - STRETCH[0] and calm.len() > 200
     assert stretch.mean() > 1.5 * calm.mean()  # type: ignore[operator]
-    assert stretch.median() > calm.quantile(0.8)  # type: ignore[operator]
+    assert stretch.median() > calm.median()  # type: ignore[operator]
 
 
 def test_scores_compare_with_trailing_volatility_on_the_same_test_dates(surprised: Surprised) -> None:
