@@ -1,6 +1,6 @@
 """Entry file of the DynMIX dashboard: `streamlit run app/main.py` (or `dynmix dashboard`).
 
-The workspace is $DYNMIX_HOME (else ./data); each page lives in app/pages/ and is registered here.
+The workspace is $DYNMIX_HOME (else ./data); each page lives in app/screens/ and is registered here.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from app import loaders  # noqa: E402
 
 # (file, title, icon, url path): the url path is the page's address, e.g. http://127.0.0.1:8501/training
 PAGES = (
-    ("pages/overview.py", "Overview", ":material/dashboard:", "overview"),
-    ("pages/data.py", "Data", ":material/database:", "data"),
-    ("pages/training.py", "Training", ":material/model_training:", "training"),
-    ("pages/embeddings.py", "Embedding map", ":material/scatter_plot:", "embeddings"),
-    ("pages/forecasts.py", "Forecasts", ":material/show_chart:", "forecasts"),
-    ("pages/planner.py", "Planner", ":material/account_balance:", "planner"),
+    ("screens/overview.py", "Overview", ":material/dashboard:", "overview"),
+    ("screens/data.py", "Data", ":material/database:", "data"),
+    ("screens/training.py", "Training", ":material/model_training:", "training"),
+    ("screens/embeddings.py", "Embedding map", ":material/scatter_plot:", "embeddings"),
+    ("screens/forecasts.py", "Forecasts", ":material/show_chart:", "forecasts"),
+    ("screens/planner.py", "Planner", ":material/account_balance:", "planner"),
 )
 
 st.set_page_config(page_title="DynMIX", page_icon=":material/hub:", layout="wide")

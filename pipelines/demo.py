@@ -63,12 +63,14 @@ def run_demo(ws: Workspace, *, epochs: int | None = None, device: str | None = N
     summary = _stage(console, "1/6 data: embedded S&P 500 sample", lambda: load_sample(store))
     console.print(summary.line(), markup=False)
     views = _stage(console, "2/6 views: explicit + implicit", lambda: build_views(store, ws.views, cfg.views))
-    console.print(str(views), markup=False)
+    console.print(f"views: {views.n_tickers} companies x {views.n_dates} dates, {len(views.feature_names)} explicit "
+                  f"features, market = {views.market_source} ({views.first_date} -> {views.last_date})", markup=False)
 
     def _train_both() -> tuple[Path, Path]:
-        dyn = train(ws, cfg, run_name="demo-market-vol")
+        # the ablation first, so that the main (market-vol) run is the newest: `latest` and the dashboard pick it
         static_cfg = replace(cfg, loss=replace(cfg.loss, variance_target="static"))
         static = train(ws, static_cfg, run_name="demo-static")
+        dyn = train(ws, cfg, run_name="demo-market-vol")
         return dyn, static
 
     run_dir, static_dir = _stage(console, "3/6 train: market-vol and static variance targets", _train_both)

@@ -66,12 +66,16 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 9
 
 @pytest.fixture
 def server(full_home: Path, tmp_path: Path):
-    """The dashboard on a free local port, reading the fixture workspace; always stopped afterwards."""
+    """The dashboard on a free local port, reading the fixture workspace; always stopped afterwards.
+
+    $DYNMIX_BROWSER_HOME points it at another workspace instead (the README's screenshots are of a demo run).
+    """
+    home = Path(os.environ.get("DYNMIX_BROWSER_HOME") or full_home)
     port = free_port()
     log = tmp_path / "dashboard.log"
     env = {**os.environ, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([*dynmix_command(), "--home", str(full_home), "dashboard", "--port", str(port)],
+        proc = subprocess.Popen([*dynmix_command(), "--home", str(home), "dashboard", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -23,7 +23,7 @@ def test_overview_shows_coverage_and_runs(dashboard, full_home, facts):
 
 def test_data_page_tables_charts_and_ticker_choice(dashboard, full_home, facts):
     at = dashboard(full_home).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("screens/data.py").run()
     assert not at.exception
     listing = at.dataframe[0].value
     assert sorted(listing["ticker"]) == sorted(facts.sectors)
@@ -43,7 +43,7 @@ def test_data_page_tables_charts_and_ticker_choice(dashboard, full_home, facts):
 def test_refresh_button_adds_a_ticker(dashboard, writable_home, fake_yahoo):
     fake = fake_yahoo(False)
     at = dashboard(writable_home).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("screens/data.py").run()
     at.text_input(key="refresh_tickers").set_value("newco")
     at.button(key="refresh_button").click().run()
     assert not at.exception
@@ -60,7 +60,7 @@ def test_refresh_offline_says_so_and_keeps_data(dashboard, writable_home, fake_y
     fake_yahoo(True)
     before = Store(writable_home / "store").read_prices()
     at = dashboard(writable_home).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("screens/data.py").run()
     at.button(key="refresh_button").click().run()  # the default list: the store's tickers
     assert not at.exception
     assert any("offline" in s.label for s in at.status)
@@ -71,7 +71,7 @@ def test_refresh_offline_says_so_and_keeps_data(dashboard, writable_home, fake_y
 def test_refresh_rejects_a_bad_ticker(dashboard, writable_home, fake_yahoo):
     fake = fake_yahoo(False)
     at = dashboard(writable_home).run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("screens/data.py").run()
     at.text_input(key="refresh_tickers").set_value("BAD TICKER!")
     at.button(key="refresh_button").click().run()
     assert not at.exception

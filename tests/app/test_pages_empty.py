@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 PAGES = [
-    ("pages/data.py", "Data", "dynmix data sample"),
-    ("pages/training.py", "Training", "dynmix train"),
-    ("pages/embeddings.py", "Embedding map", "dynmix train"),
-    ("pages/forecasts.py", "Forecasts", "dynmix train"),
-    ("pages/planner.py", "Planner", "dynmix train"),
+    ("screens/data.py", "Data", "dynmix data sample"),
+    ("screens/training.py", "Training", "dynmix train"),
+    ("screens/embeddings.py", "Embedding map", "dynmix train"),
+    ("screens/forecasts.py", "Forecasts", "dynmix train"),
+    ("screens/planner.py", "Planner", "dynmix train"),
 ]
 
 

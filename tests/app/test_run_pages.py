@@ -15,7 +15,7 @@ def open_page(dashboard, home, page):
 
 
 def test_training_page_metrics_and_run_choice(dashboard, full_home, facts):
-    at = open_page(dashboard, full_home, "pages/training.py")
+    at = open_page(dashboard, full_home, "screens/training.py")
     picker = at.selectbox(key="training_run")
     assert picker.options == [facts.full_run, facts.partial_run]
     metrics = {m.label: m.value for m in at.metric}
@@ -26,12 +26,12 @@ def test_training_page_metrics_and_run_choice(dashboard, full_home, facts):
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Steps logged"] == "30"
     assert any("gamma.parquet" in box.value for box in at.info)  # absent for the partial run
-    at.switch_page("pages/forecasts.py").run()  # the chosen run follows the user to the next page
+    at.switch_page("screens/forecasts.py").run()  # the chosen run follows the user to the next page
     assert at.selectbox(key="forecasts_run").value == facts.partial_run
 
 
 def test_embedding_map_date_slider_company_and_modes(dashboard, full_home, facts):
-    at = open_page(dashboard, full_home, "pages/embeddings.py")
+    at = open_page(dashboard, full_home, "screens/embeddings.py")
     slider = at.select_slider(key="emb_date")
     dates = slider.options
     assert len(dates) > 100
@@ -64,7 +64,7 @@ def test_embedding_map_date_slider_company_and_modes(dashboard, full_home, facts
 
 
 def test_embedding_map_without_embeddings(dashboard, full_home, facts):
-    at = open_page(dashboard, full_home, "pages/embeddings.py")
+    at = open_page(dashboard, full_home, "screens/embeddings.py")
     at.selectbox(key="embeddings_run").set_value(facts.partial_run).run()
     assert not at.exception
     assert any("no embeddings" in box.value for box in at.info)
@@ -72,7 +72,7 @@ def test_embedding_map_without_embeddings(dashboard, full_home, facts):
 
 
 def test_forecasts_page(dashboard, full_home, facts):
-    at = open_page(dashboard, full_home, "pages/forecasts.py")
+    at = open_page(dashboard, full_home, "screens/forecasts.py")
     table = at.dataframe[0].value
     assert list(table["method"]) == ["dynmix", "har", "garch"]
     assert {"qlike", "mse"} <= set(table.columns)
@@ -90,7 +90,7 @@ def test_planner_without_service_shows_backtest(dashboard, full_home, facts, mon
     import app.loaders
 
     monkeypatch.setattr(app.loaders, "has_planning_service", lambda: False)
-    at = open_page(dashboard, full_home, "pages/planner.py")
+    at = open_page(dashboard, full_home, "screens/planner.py")
     assert any("not part of this install" in box.value for box in at.info)
     table = at.dataframe[0].value
     assert list(table["strategy"]) == list(facts.strategies)
@@ -100,7 +100,7 @@ def test_planner_without_service_shows_backtest(dashboard, full_home, facts, mon
 
 
 def test_planner_plans_and_replans_on_risk_aversion(dashboard, full_home, facts, fake_planner):
-    at = open_page(dashboard, full_home, "pages/planner.py")
+    at = open_page(dashboard, full_home, "screens/planner.py")
     assert fake_planner == []  # nothing runs before the button
     at.slider(key="plan_horizon").set_value(3)
     at.button(key="plan_button").click().run()
@@ -130,7 +130,7 @@ def test_planner_error_is_explained(dashboard, full_home, fake_planner, monkeypa
         raise DynMIXError("no world model in this run: train with the world model on")
 
     monkeypatch.setattr(sys.modules["dynmix.planning.service"], "plan_at", broken)
-    at = open_page(dashboard, full_home, "pages/planner.py")
+    at = open_page(dashboard, full_home, "screens/planner.py")
     at.button(key="plan_button").click().run()
     assert not at.exception
     assert "no world model" in at.error[0].value
