@@ -77,7 +77,7 @@ if equity is not None:
 if table.height:
     components.table(table)
     st.caption("Walk-forward, out of sample, after costs: annualised return and volatility, Sharpe ratio, maximum "
-               "drawdown and mean turnover per rebalance.")
+               "drawdown and turnover per year (sum of |w_target - w_drifted|).")
 if weights is not None and weights.height:
     strategies = weights["strategy"].unique().sort().to_list()
     strategy = st.selectbox("Strategy", strategies, key="plan_strategy")
