@@ -19,7 +19,6 @@ from torch import nn
 
 from dynmix.config import DynMIXConfig, JEPAConfig, config_from_dict, load_config
 from dynmix.errors import DynMIXError
-from dynmix.io import append_jsonl
 from dynmix.models.encoders import ImplicitEncoder
 from dynmix.models.jepa import TemporalJEPA
 from dynmix.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -42,20 +41,16 @@ SaveFn = Callable[[int, int], None]  # (step, epoch) -> writes a checkpoint
 class JEPARecorder(Recorder):
     """The trainer's recorder, showing the JEPA's loss parts and warning when the context representations collapse."""
 
-    def log(self, metrics: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        if self.metrics_path is not None:
-            append_jsonl(metrics, self.metrics_path)
-        if self._progress is not None:
-            self._progress.update(self._task, info=f"epoch {metrics['epoch']}  loss {metrics['loss']:.4f}  "
-                                                  f"pred {metrics['pred_loss']:.4f}  reg {metrics['reg']:.4f}")
+    def bar_text(self, metrics: dict[str, Any]) -> str:
+        return (f"epoch {metrics['epoch']}  loss {metrics['loss']:.4f}  pred {metrics['pred_loss']:.4f}  "
+                f"reg {metrics['reg']:.4f}")
+
+    def collapse(self, metrics: dict[str, Any]) -> str | None:
         erank = metrics.get("context_erank")
-        if erank is not None and (erank < 2.0 or metrics["context_std_min"] < 1e-3) \
-                and metrics["epoch"] not in self._warned_epochs:
-            self._warned_epochs.add(metrics["epoch"])
-            self.warn(f"step {metrics['step']}: JEPA context representations are collapsing (min std "
-                      f"{metrics['context_std_min']:.2e}, effective rank {erank:.2f}); raise jepa.reg_coeff")
+        if erank is None or (erank >= 2.0 and metrics["context_std_min"] >= 1e-3):
+            return None
+        return (f"JEPA context representations are collapsing (min std {metrics['context_std_min']:.2e}, "
+                f"effective rank {erank:.2f}); raise jepa.reg_coeff")
 
 
 def build_jepa(cfg: DynMIXConfig, vt: ViewTensors) -> tuple[TemporalJEPA, ImplicitEncoder]:

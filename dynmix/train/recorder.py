@@ -70,12 +70,19 @@ class Recorder:
         if self.metrics_path is not None:
             append_jsonl(metrics, self.metrics_path)
         if self._progress is not None:
-            self._progress.update(self._task, info=f"epoch {metrics['epoch']}  loss {metrics['loss']:.4f}  "
-                                                  f"gamma {metrics['gamma']:.3f}")
-        msg = collapse_message(metrics, metrics["gamma"]) if "implicit_erank" in metrics else None
+            self._progress.update(self._task, info=self.bar_text(metrics))
+        msg = self.collapse(metrics)
         if msg is not None and metrics["epoch"] not in self._warned_epochs:
             self._warned_epochs.add(metrics["epoch"])
             self.warn(f"step {metrics['step']}: {msg}")
+
+    def bar_text(self, metrics: dict[str, Any]) -> str:
+        """The progress bar's text for one metrics line."""
+        return f"epoch {metrics['epoch']}  loss {metrics['loss']:.4f}  gamma {metrics['gamma']:.3f}"
+
+    def collapse(self, metrics: dict[str, Any]) -> str | None:
+        """A warning when the logged representations collapse, else None."""
+        return collapse_message(metrics, metrics["gamma"]) if "implicit_erank" in metrics else None
 
     def warn(self, msg: str) -> None:
         if self.enabled:
