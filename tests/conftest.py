@@ -39,3 +39,33 @@ def make_prices(tickers: list[str], n_days: int = 300, start: str = "2010-01-04"
 @pytest.fixture
 def prices() -> pl.DataFrame:
     return make_prices(["AAA", "BBB", "CCC"])
+
+
+@pytest.fixture(scope="session")
+def seeded_run():  # noqa: ANN201 - returns the maker below
+    """Make a run folder as `dynmix train` leaves it: config.toml, a seeded DynMIX checkpoint and split.json."""
+    import json
+
+    import torch
+
+    from dynmix.config import DynMIXConfig, save_config
+    from dynmix.models.dynmix import DynMIX
+    from dynmix.train.checkpoint import save_checkpoint
+    from dynmix.train.runs import views_signature
+    from dynmix.train.schedule import make_optimizer
+    from dynmix.views.tensors import ViewTensors
+
+    def make(ws: Workspace, vt: ViewTensors, cfg: DynMIXConfig, train_end: int,
+             name: str = "20260101-000000-test") -> Path:
+        run_dir = ws.run(name)
+        run_dir.mkdir(parents=True)
+        save_config(cfg, run_dir / "config.toml")
+        torch.manual_seed(0)
+        model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
+        opt, sched = make_optimizer(model, cfg.train, 10)
+        save_checkpoint(run_dir / "checkpoint.pt", step=10, epoch=0, model=model, ema=None, optimizer=opt,
+                        scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
+        (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[train_end].isoformat()}))
+        return run_dir
+
+    return make

@@ -31,7 +31,7 @@ def _register() -> None:
     """Import every command module; each adds its commands to `app` (or a sub-app) on import."""
     import importlib
 
-    for name in ("data", "views", "train", "evaluate", "forecast", "plan", "dashboard", "demo", "bench"):
+    for name in ("data", "views", "train", "evaluate", "forecast", "plan", "dashboard", "demo"):
         try:
             importlib.import_module(f"dynmix.cli.{name}")
         except ModuleNotFoundError as e:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,15 +14,11 @@ import polars as pl
 import pytest
 import torch
 
-from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig, save_config
+from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.evaluation.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
-from dynmix.models.dynmix import DynMIX
-from dynmix.train.checkpoint import save_checkpoint
 from dynmix.train.jepa import load_jepa
-from dynmix.train.runs import views_signature
-from dynmix.train.schedule import make_optimizer
 from dynmix.train.threads import single_thread
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors, load_view_tensors
@@ -63,22 +59,8 @@ def write_market(ws: Workspace, n: int = 8, seed: int = 0) -> None:
     store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
 
 
-def make_run(ws: Workspace, cfg: DynMIXConfig, vt: ViewTensors) -> Path:
-    """A run folder as `dynmix train` leaves it: config, a seeded DynMIX checkpoint, split.json."""
-    run_dir = ws.run("20260101-000000-surprise")
-    run_dir.mkdir(parents=True)
-    save_config(cfg, run_dir / "config.toml")
-    torch.manual_seed(0)
-    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
-    opt, sched = make_optimizer(model, cfg.train, 10)
-    save_checkpoint(run_dir / "checkpoint.pt", step=10, epoch=0, model=model, ema=None, optimizer=opt,
-                    scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
-    (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[TRAIN_END].isoformat()}))
-    return run_dir
-
-
 @pytest.fixture(scope="module")
-def surprised(tmp_path_factory: pytest.TempPathFactory) -> Surprised:
+def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[..., Path]) -> Surprised:
     ws = Workspace(tmp_path_factory.mktemp("surprise") / "ws")
     write_market(ws)
     cfg = DynMIXConfig(
@@ -92,7 +74,7 @@ def surprised(tmp_path_factory: pytest.TempPathFactory) -> Surprised:
     with single_thread():
         build_views(Store(ws.store), ws.views, cfg.views, progress=False)
         vt = load_view_tensors(ws.views)
-        run_dir = make_run(ws, cfg, vt)
+        run_dir = seeded_run(ws, vt, cfg, TRAIN_END, "20260101-000000-surprise")
         (run_dir / "report.json").write_text(json.dumps({
             "sector": {"pca": {"knn_accuracy": 0.5}},
             "forecast": {"volatility": {"har": {"qlike": 0.3}}, "latent": {"h1": 0.9}, "notes": ["kept"]}}))

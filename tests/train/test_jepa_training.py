@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,15 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dynmix.config import DynMIXConfig, JEPAConfig, save_config
+from dynmix.config import DynMIXConfig, JEPAConfig
 from dynmix.io import read_jsonl
-from dynmix.models.dynmix import DynMIX
 from dynmix.models.jepa import encode_targets
-from dynmix.train.checkpoint import load_checkpoint, save_checkpoint
+from dynmix.train.checkpoint import load_checkpoint
 from dynmix.train.ema import EMA
 from dynmix.train.jepa import JEPA_FILE, METRICS_FILE, build_jepa, fit_jepa
 from dynmix.train.jepa_step import JEPAObjective, JEPAStep, future_windows, implicit_valid, jepa_valid
-from dynmix.train.runs import views_signature
 from dynmix.train.schedule import make_optimizer
 from dynmix.train.threads import single_thread
 from dynmix.views.tensors import ViewTensors
@@ -43,20 +40,6 @@ def jepa_cfg(tiny_cfg: Callable[..., DynMIXConfig], **jepa: object) -> DynMIXCon
                                "checkpoint_every": 0}
     j = JEPAConfig(**(base | jepa))  # type: ignore[arg-type]
     return replace(tiny_cfg(), jepa=j)
-
-
-def make_run(ws: Workspace, vt: ViewTensors, cfg: DynMIXConfig, name: str = "20260101-000000-test") -> Path:
-    """A run folder as `dynmix train` leaves it (config, checkpoint of a seeded DynMIX, split.json)."""
-    run_dir = ws.run(name)
-    run_dir.mkdir(parents=True)
-    save_config(cfg, run_dir / "config.toml")
-    torch.manual_seed(0)
-    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
-    opt, sched = make_optimizer(model, cfg.train, 10)
-    save_checkpoint(run_dir / "checkpoint.pt", step=10, epoch=0, model=model, ema=None, optimizer=opt,
-                    scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
-    (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[TRAIN_END].isoformat()}))
-    return run_dir
 
 
 def test_valid_samples_have_every_target_window(views: ViewTensors) -> None:
@@ -103,8 +86,9 @@ def test_target_encoder_gets_no_gradient_and_follows_the_ema_schedule(
 
 
 def test_training_lowers_the_loss_without_collapse(views_home: Workspace, views: ViewTensors,
-                                                   tiny_cfg: Callable[..., DynMIXConfig]) -> None:
-    run_dir = make_run(views_home, views, jepa_cfg(tiny_cfg, epochs=4))
+                                                   tiny_cfg: Callable[..., DynMIXConfig],
+                                                   seeded_run: Callable[..., Path]) -> None:
+    run_dir = seeded_run(views_home, views, jepa_cfg(tiny_cfg, epochs=4), TRAIN_END)
     path = fit_jepa(views_home, run_dir, progress=False)
     assert path == run_dir / JEPA_FILE
     lines = read_jsonl(run_dir / METRICS_FILE)
@@ -121,10 +105,11 @@ def test_training_lowers_the_loss_without_collapse(views_home: Workspace, views:
 
 
 def test_interrupted_and_resumed_training_logs_the_same_losses(
-        views_home: Workspace, views: ViewTensors, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+        views_home: Workspace, views: ViewTensors, tiny_cfg: Callable[..., DynMIXConfig],
+        seeded_run: Callable[..., Path]) -> None:
     cfg = jepa_cfg(tiny_cfg, epochs=2)
-    whole = make_run(views_home, views, cfg, "20260101-000000-whole")
-    parts = make_run(views_home, views, cfg, "20260101-000000-parts")
+    whole = seeded_run(views_home, views, cfg, TRAIN_END, "20260101-000000-whole")
+    parts = seeded_run(views_home, views, cfg, TRAIN_END, "20260101-000000-parts")
     fit_jepa(views_home, whole, progress=False)
     fit_jepa(views_home, parts, progress=False, max_steps=11)  # stops mid-epoch 1 with a checkpoint
     assert load_checkpoint(parts / JEPA_FILE)["step"] == 11
@@ -139,8 +124,9 @@ def test_interrupted_and_resumed_training_logs_the_same_losses(
 
 
 def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views: ViewTensors,
-                                                   tiny_cfg: Callable[..., DynMIXConfig]) -> None:
-    run_dir = make_run(views_home, views, jepa_cfg(tiny_cfg, epochs=1, reg="vicreg", loss="mse"))
+                                                   tiny_cfg: Callable[..., DynMIXConfig],
+                                                   seeded_run: Callable[..., Path]) -> None:
+    run_dir = seeded_run(views_home, views, jepa_cfg(tiny_cfg, epochs=1, reg="vicreg", loss="mse"), TRAIN_END)
     fit_jepa(views_home, run_dir, progress=False)
     lines = read_jsonl(run_dir / METRICS_FILE)
     assert lines and all(torch.isfinite(torch.tensor(r["loss"])) for r in lines)
@@ -151,10 +137,11 @@ def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views:
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 def test_two_gloo_processes_train_the_jepa_like_one(views_home: Workspace, views: ViewTensors,
-                                                     tiny_cfg: Callable[..., DynMIXConfig], tmp_path: Path) -> None:
+                                                     tiny_cfg: Callable[..., DynMIXConfig], tmp_path: Path,
+        seeded_run: Callable[..., Path]) -> None:
     cfg = jepa_cfg(tiny_cfg, epochs=1)
-    single, ddp = make_run(views_home, views, cfg, "20260101-000000-one"), make_run(views_home, views, cfg,
-                                                                                    "20260101-000000-ddp")
+    single = seeded_run(views_home, views, cfg, TRAIN_END, "20260101-000000-one")
+    ddp = seeded_run(views_home, views, cfg, TRAIN_END, "20260101-000000-ddp")
     script = tmp_path / "fit.py"
     script.write_text("import sys\nfrom dynmix.train.jepa import fit_jepa\nfrom dynmix.workspace import Workspace\n"
                       "fit_jepa(Workspace.at(sys.argv[1]), sys.argv[2], progress=False)\n")
