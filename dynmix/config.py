@@ -43,7 +43,11 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    sim_coeff: float = 25.0  # lambda: invariance weight (VICReg default)
+    # lambda: invariance weight. VICReg's default is 25, but DynMIX's two views are different inputs (not two
+    # augmentations): at 25 the projections settle with std ~0.1-0.45, under every gamma, so the hinge
+    # relu(gamma - std) is always active and gamma changes no gradient (static = market-vol, bitwise). At 5 the
+    # spread reaches gamma and the target shapes training (tests/train/test_variance_effect.py; README).
+    sim_coeff: float = 5.0
     std_coeff: float = 25.0  # mu: variance weight
     cov_coeff: float = 1.0  # nu: covariance weight
     variance_target: str = "market-vol"  # static | market-vol | dispersion
