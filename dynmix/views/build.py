@@ -9,27 +9,27 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dynmix.config import ViewsConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.io import atomic_write, write_json, write_parquet
+from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
-from dynmix.views.implicit import add_returns, date_grid, implicit_view, on_grid
-from dynmix.views.market import MarketSource, choose_market, market_frame
+from dynmix.views.chunks import ENGINE, ahead, of_tickers, row_keys, ticker_chunks, write_parquet_chunks
+from dynmix.views.chunks import panels as chunk_panels
+from dynmix.views.implicit import date_grid, scaled, trailing_std
+from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
 CHANNELS = ["ret_scaled", "mkt_scaled"]
-ENGINE: Final = "in-memory"  # polars' streaming engine sums floats in a varying order: the views must be reproducible
+__all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "write_parquet_chunks"]
 CHUNK_ROWS = 2_000_000  # company-days per feature chunk: bounds the memory of the rolling moments
 
 
@@ -59,35 +59,6 @@ def _start(cfg: ViewsConfig) -> dt.date | None:
         return dt.date.fromisoformat(cfg.start)
     except ValueError as e:
         raise DynMIXError(f"views.start = {cfg.start!r}: expected a date YYYY-MM-DD") from e
-
-
-def ticker_chunks(panel: pl.DataFrame, rows: int) -> list[tuple[int, int]]:
-    """(offset, length) row slices of a ticker-sorted `panel`, each of whole tickers and about `rows` rows."""
-    firsts = panel.select((pl.col("ticker") != pl.col("ticker").shift()).fill_null(True).arg_true())
-    starts = firsts.to_series().to_numpy()  # (N,) first row of each ticker
-    cuts = starts[np.r_[True, np.diff(starts // rows) > 0]]
-    ends = np.r_[cuts[1:], panel.height]
-    return [(int(a), int(b - a)) for a, b in zip(cuts, ends, strict=True)]
-
-
-def write_parquet_chunks(frames: Iterable[pl.DataFrame], path: Path) -> None:
-    """Write frames of one schema as the row groups of one Parquet file, atomically (zstd like io.write_parquet)."""
-
-    def write(tmp: Path) -> None:
-        writer: pq.ParquetWriter | None = None
-        try:
-            for df in frames:
-                table = df.to_arrow()
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", use_dictionary=["ticker"])
-                writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            raise DynMIXError(f"{path}: no rows to write")
-
-    atomic_write(path, write)
 
 
 @dataclass(frozen=True)
@@ -171,56 +142,68 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     """Build both company views from the store and write them under `views_dir` (views.json last).
 
     Work goes by chunks of whole tickers (about CHUNK_ROWS company-days each), so memory stays bounded:
-    returns on the grid per chunk -> the market -> per chunk the raw explicit features (kept) and the implicit
-    view (written) -> cross-sectional statistics -> per chunk the standardised explicit view (written).
+    returns on the grid per chunk (with the equities' per-date return sums) -> the market -> per chunk the
+    raw explicit features (kept, with their per-date sums) and the implicit view (written) -> cross-sectional
+    statistics -> per chunk the standardised explicit view (written).
     """
     t0 = time.perf_counter()
     plan = _plan(store, cfg)
     wanted = sorted({*plan.equities, *plan.etfs, *([plan.source.ticker] if plan.source.ticker else [])})
     guard = max(ex.LONGEST_WINDOW, cfg.vol_scale_window)  # null rows between tickers >= every trailing window
-    names, live = plan.core + plan.optional, pl.col("live") & plan.in_range
+    names, n_days = plan.core + plan.optional, plan.grid.height
     views_dir.mkdir(parents=True, exist_ok=True)
     with _steps(progress) as bar:
-        task = bar.add_task(f"returns on the grid ({len(wanted)} tickers x {plan.grid.height} days)", total=None)
+        task = bar.add_task(f"returns on the grid ({len(wanted)} tickers x {n_days} days)", total=None)
         prices = store.scan_prices().filter(pl.col("ticker").is_in(wanted)).select(
             "ticker", "date", "close", "adj_close", "volume").collect(engine=ENGINE)
         if not prices["ticker"].is_sorted():  # the store keeps (ticker, date) order; chunks need whole tickers
             prices = prices.sort("ticker", "date")
-        panels = [
-            add_returns(on_grid(prices.slice(o, n).lazy(), plan.grid, guard))
-            .select("ticker", "gidx", "date", "live", "ret", "lp_ff", ex.dollar_volume())
-            .collect(engine=ENGINE)
-            for o, n in ticker_chunks(prices, CHUNK_ROWS)
-        ]
+        panels = list(chunk_panels(prices, plan.grid, guard, CHUNK_ROWS))
         del prices
-        everyone = pl.concat([p.lazy() for p in panels])
-        market = market_frame(everyone, plan.grid.lazy(), plan.equities, plan.source, cfg.vol_scale_window,
-                              cfg.market_vol_window).collect(engine=ENGINE)
-        factors = ex.factor_returns(market.lazy(), everyone, plan.etfs).collect(engine=ENGINE)
+        sums = np.zeros((3, n_days))  # (3, T) the equities' return count, sum, sum of squares per day
+        series: dict[str, pl.Series] = {}  # the market ticker's and the ETFs' returns per grid day
+        for tickers, panel in panels:
+            live = panel.filter(pl.col("live"))
+            sums += return_sums(live.filter(of_tickers(tickers, plan.equities)).select("gidx", "ret"), n_days)
+            for t in set(tickers.to_list()) & {*plan.etfs, *([plan.source.ticker] if plan.source.ticker else [])}:
+                own = live.filter(pl.col("_tid") == tickers.index_of(t)).select("gidx", "ret")
+                series[t] = on_days(own, n_days)
+        mkt = None if plan.source.ticker is None else series.get(
+            plan.source.ticker, pl.Series("ret", [None] * n_days, dtype=pl.Float64))
+        market = market_series(plan.grid, sums, mkt, cfg.vol_scale_window, cfg.market_vol_window)
+        factors = market.select("gidx", pl.col("mkt_ret").alias("_m")).with_columns(
+            (series[e] if e in series else pl.lit(None, pl.Float64)).alias(f"_e_{e}") for e in plan.etfs)
         bar.update(task, description=f"features ({len(plan.equities)} equities)", total=2 * len(panels) + 1)
-        raw: list[pl.DataFrame] = []  # per chunk: unstandardised explicit features of the output rows
-        sums: list[pl.DataFrame] = []  # per chunk: their partial cross-sectional sums
+        raw: list[tuple[pl.Series, pl.DataFrame]] = []  # per chunk: unstandardised features of the output rows
+        partial: list[pl.LazyFrame] = []  # per chunk: their per-date sums
+        first = plan.grid.filter(plan.in_range)["gidx"].min()  # first output day
+        scale = trailing_std(pl.col("ret"), cfg.vol_scale_window).alias("_sd")
 
         def implicit_chunks() -> Iterator[pl.DataFrame]:  # pass 1: raw features kept, implicit view written
             while panels:
-                eq = panels.pop(0).lazy().filter(pl.col("ticker").is_in(plan.equities))
-                raw.append(ex.raw_features(eq, factors.lazy(), plan.etfs).filter(live).drop("live")
-                           .collect(engine=ENGINE))
-                sums.append(ex.partial_sums(raw[-1].lazy(), names).collect(engine=ENGINE))
+                tickers, panel = panels.pop(0)
+                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), factors, plan.etfs,
+                                     keep=("_tid", "gidx", "live", "ret"), extra=(scale,))
+                out = lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
+                    scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)
+                raw.append((tickers, out.select("_tid", "gidx", *names)))
+                partial.append(ex.partial_sums(raw[-1][1], names))
                 bar.advance(task)
-                yield implicit_view(eq, cfg.vol_scale_window).filter(plan.in_range).collect(engine=ENGINE)
+                yield out.select(*row_keys(tickers, plan.grid), "ret", "ret_scaled")
 
         def explicit_chunks() -> Iterator[pl.DataFrame]:  # pass 2: standardised against the whole cross-section
             while raw:
-                std = ex.standardise(raw.pop(0).lazy(), stats, plan.core, plan.optional)
-                yield ex.sector_onehot(std, plan.sectors, plan.sector_cols).select(
-                    "date", "ticker", *plan.features).collect(engine=ENGINE)
+                tickers, part = raw.pop(0)
+                std = ex.standardise(part.lazy(), stats, plan.core, plan.optional)
+                code = pl.lit(ex.sector_codes(tickers, plan.sectors, plan.sector_cols)).gather(pl.col("_tid"))
+                yield std.select(*row_keys(tickers, plan.grid), *names, *ex.sector_exprs(
+                    code, plan.sector_cols)).collect(engine=ENGINE)
                 bar.advance(task)
 
-        write_parquet_chunks(implicit_chunks(), views_dir / "returns.parquet")
-        n_tickers = sum(part["ticker"].n_unique() for part in raw)  # chunks hold whole tickers
-        stats = ex.cross_section_stats(pl.concat(sums).lazy(), names).collect(engine=ENGINE)
-        write_parquet_chunks(explicit_chunks(), views_dir / "explicit.parquet")
+        write_parquet_chunks(ahead(implicit_chunks()), views_dir / "returns.parquet")
+        n_tickers = sum(part["_tid"].n_unique() for _, part in raw)  # chunks hold whole tickers
+        stats = ex.cross_section_stats(pl.concat(partial), names).collect(engine=ENGINE)
+        write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet")
         market_out = market.filter(plan.in_range).drop("gidx")
         write_parquet(market_out, views_dir / "market.parquet")
         write_json(_views_json(plan, cfg, n_tickers, market_out), views_dir / "views.json")

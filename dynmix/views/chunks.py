@@ -1,0 +1,84 @@
+"""Chunks of whole tickers: their grid panels, row keys and filters, and their Parquet writing.
+
+ticker_chunks          (offset, length) slices of a ticker-sorted frame, each of whole tickers
+panels                 per chunk: its tickers (by rank `_tid`) and its returns on the grid
+of_tickers, row_keys   a row's ticker (by `_tid`) among some names; its date and ticker columns
+ahead                  the next chunk computed in a worker thread while the caller writes this one
+write_parquet_chunks   frames of one schema -> the row groups of one Parquet file, atomically
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from dynmix.errors import DynMIXError
+from dynmix.io import atomic_write
+from dynmix.views.explicit import dollar_volume
+from dynmix.views.implicit import add_returns, grid_layout, grid_values, stored_rows
+
+ENGINE: Final = "in-memory"  # polars' streaming engine sums floats in a varying order: the views must be reproducible
+
+
+def ticker_chunks(panel: pl.DataFrame, rows: int) -> list[tuple[int, int]]:
+    """(offset, length) row slices of a ticker-sorted `panel`, each of whole tickers and about `rows` rows."""
+    firsts = panel.select((pl.col("ticker") != pl.col("ticker").shift()).fill_null(True).arg_true())
+    starts = firsts.to_series().to_numpy()  # (N,) first row of each ticker
+    cuts = starts[np.r_[True, np.diff(starts // rows) > 0]]
+    ends = np.r_[cuts[1:], panel.height]
+    return [(int(a), int(b - a)) for a, b in zip(cuts, ends, strict=True)]
+
+
+def write_parquet_chunks(frames: Iterable[pl.DataFrame], path: Path) -> None:
+    """Write frames of one schema as the row groups of one Parquet file, atomically (zstd like io.write_parquet)."""
+
+    def write(tmp: Path) -> None:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for df in frames:
+                table = df.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", use_dictionary=["ticker"])
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DynMIXError(f"{path}: no rows to write")
+
+    atomic_write(path, write)
+
+
+def panels(prices: pl.DataFrame, grid: pl.DataFrame, guard: int, rows: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Per chunk of whole tickers: its tickers (by rank) and its panel _tid, gidx, live, ret, lp_ff, dollar."""
+    for o, n in ticker_chunks(prices, rows):
+        obs = stored_rows(prices.slice(o, n).lazy(), grid)
+        panel = add_returns(grid_values(grid_layout(obs, guard), obs).lazy())
+        yield obs["ticker"].unique(maintain_order=True), panel.select(
+            "_tid", "gidx", "live", "ret", "lp_ff", dollar_volume()).collect(engine=ENGINE)
+
+
+def of_tickers(names: pl.Series, wanted: list[str]) -> pl.Expr:
+    """Row filter: the row's ticker (its rank `_tid` in `names`) is one of `wanted`."""
+    return pl.lit(names.is_in(wanted)).gather(pl.col("_tid"))
+
+
+def row_keys(names: pl.Series, grid: pl.DataFrame) -> list[pl.Expr]:
+    """date, ticker of each row from its gidx and `_tid` (gathers from the T dates and the chunk's tickers)."""
+    return [pl.lit(grid["date"]).gather(pl.col("gidx")).alias("date"),
+            pl.lit(names).gather(pl.col("_tid")).alias("ticker")]
+
+
+def ahead(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """`frames`, each computed in a worker thread while the caller writes the previous one (both release the GIL)."""
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(next, frames, None)
+        while (frame := job.result()) is not None:
+            job = pool.submit(next, frames, None)
+            yield frame
