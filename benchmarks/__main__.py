@@ -2,14 +2,18 @@
 
 Runs every benchmark case in its own fresh process (benchmarks/harness.py) on synthetic markets written to a
 temporary workspace, then writes benchmarks/RESULTS.md (tables) and benchmarks/results.json (raw figures).
+Every figure is measured; nothing is extrapolated or estimated.
 
-    views     build_views (polars) vs the pandas reference, at --views-sizes
-    train     training throughput of the default model at --train-size (CPU; share of a step outside the model)
-    scaling   views time, load_view_tensors time, epoch time (estimate) and peak memory at --sizes; log-log fits
+    views     build_views (polars) vs the pandas reference (skip it: --no-pandas), both at --views-sizes
+    train     training throughput of the default model at --train-size (CPU; share of a step outside the model);
+              with --compile also eager vs torch.compile steps (benchmarks/compile_bench.py)
+    scaling   views time, load_view_tensors time, one measured training epoch and peak memory at --sizes;
+              the epoch spans the last --epoch-dates training dates with batches of about --batch-samples
+              samples (dates per batch = max(1, round(batch_samples / N))); log-log fits
     planning  ms per portfolio plan for --assets, via benchmarks/planning.py
 
-`--quick` uses tiny sizes (the smoke test). A training batch of more than --max-batch samples (16 dates x N
-companies) would not fit in memory on a small machine: the case then uses fewer dates per batch, and says so.
+`--quick` uses tiny sizes (the smoke test). A throughput batch of more than --max-batch samples (16 dates x N
+companies) would not fit in memory on a small machine: that case then uses fewer dates per batch, and says so.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from benchmarks.harness import machine, run_case
 KINDS = ("views", "train", "scaling", "planning")
 FULL = dict(sizes="100,500,1000,5000", views_sizes="500,5000", train_size=500, years=25.0, repeats=3, warmup=1,
             train_steps=3, train_warmup=1, dates_per_batch=16, assets="20,500,2000", plan_repeats=7,
-            pandas_tickers=1000)
+            epoch_dates=64, batch_samples=8000, compile_warmup=3)
 QUICK = dict(sizes="20,40", views_sizes="40", train_size=40, years=2.0, repeats=1, warmup=0, train_steps=1,
-             train_warmup=1, dates_per_batch=2, assets="20", plan_repeats=1, pandas_tickers=30)
+             train_warmup=1, dates_per_batch=2, assets="20", plan_repeats=1, epoch_dates=8, batch_samples=200,
+             compile_warmup=2)
 DEFAULT_DPB = 16  # TrainConfig.dates_per_batch
 
 
@@ -60,9 +65,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--only", default=",".join(KINDS), help="comma-separated subset of " + ",".join(KINDS))
     for key, kind in (("sizes", str), ("views_sizes", str), ("train_size", int), ("years", float),
                       ("repeats", int), ("warmup", int), ("train_steps", int), ("train_warmup", int),
-                      ("dates_per_batch", int), ("assets", str), ("plan_repeats", int), ("pandas_tickers", int)):
+                      ("dates_per_batch", int), ("assets", str), ("plan_repeats", int), ("epoch_dates", int),
+                      ("batch_samples", int), ("compile_warmup", int)):
         ap.add_argument("--" + key.replace("_", "-"), type=kind, default=None,
                         help=f"default {FULL[key]} ({QUICK[key]} with --quick)")
+    ap.add_argument("--no-pandas", action="store_true", help="skip the pandas reference of the views case")
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile against eager (train case)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core)")
     ap.add_argument("--max-batch", type=int, default=20_000, help="largest training batch (samples) to run")
     ap.add_argument("--budget", type=float, default=120.0, help="seconds of timed runs per views case after the first")
@@ -85,9 +93,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, home: Path, console: Console) -> dict[str, Any]:
     """Every case the arguments ask for; returns the report that results.write takes."""
     only, y = set(args.only), args.years
-    views_at = sorted(set(args.views_sizes if "views" in only else []) | set(args.sizes if "scaling" in only else []))
-    train_at = sorted(set(args.sizes if "scaling" in only else []) | ({args.train_size} if "train" in only else set()))
-    cases: dict[str, dict[int, dict[str, Any]]] = {"views_polars": {}, "views_pandas": {}, "train": {}}
+    views_at = set(args.views_sizes if "views" in only else [])
+    scaling_at = set(args.sizes if "scaling" in only else [])
+    train_at = {args.train_size} if "train" in only else set()
+    cases: dict[str, dict[int, dict[str, Any]]] = {k: {} for k in ("views_polars", "views_pandas", "train",
+                                                                   "compile", "epoch")}
     notes: list[str] = []
     base = {"home": str(home), "years": y}
 
@@ -99,45 +109,63 @@ def run(args: argparse.Namespace, home: Path, console: Console) -> dict[str, Any
             cases[kind][n] = res
         return res
 
-    needed = sorted(set(views_at) | set(train_at))
+    needed = sorted(views_at | scaling_at | train_at)
     if needed:
         case("markets", None, "benchmarks.views_bench:prepare_case", home=str(home), sizes=needed, years=y)
-    for n in sorted(set(views_at) | set(train_at)):
-        timed = n in views_at  # else built once, for the training case
+    for n in needed:
+        timed = n in (views_at | scaling_at)  # else built once, for the training cases
         case("views_polars", n, "benchmarks.views_bench:polars_case", **base, tickers=n,
              repeats=args.repeats if timed else 1, warmup=args.warmup if timed else 0, budget_s=args.budget)
-        if "views" in only and n in args.views_sizes:
-            subset = args.pandas_tickers if 0 < args.pandas_tickers < n else None
+        if n in views_at and not args.no_pandas:
             case("views_pandas", n, "benchmarks.views_bench:pandas_case", **base, tickers=n, repeats=args.repeats,
-                 warmup=args.warmup, max_tickers=subset, budget_s=args.budget)
-        if n in train_at:  # also times load_view_tensors (the scaling curve's tensors figures)
-            dpb = args.dates_per_batch
-            if n * dpb > args.max_batch:
-                dpb = max(1, args.max_batch // n)
-                notes.append(f"training at {n:,} tickers used {dpb} dates per batch, not {args.dates_per_batch}: "
-                             f"{args.dates_per_batch} x {n:,} samples exceeds --max-batch {args.max_batch:,} "
-                             "(activation memory of this machine)")
+                 warmup=args.warmup, budget_s=args.budget)
+        if n in scaling_at:  # also times load_view_tensors (the scaling curve's tensors figures)
+            case("epoch", n, "benchmarks.epoch_bench:epoch_case", **base, tickers=n, epoch_dates=args.epoch_dates,
+                 batch_samples=args.batch_samples, warmup=args.train_warmup, load_repeats=args.repeats,
+                 load_warmup=args.warmup, threads=args.threads)
+        if n in train_at:
+            dpb = _throughput_dpb(args, n, notes)
             case("train", n, "benchmarks.train_bench:train_case", **base, tickers=n, steps=args.train_steps,
-                 warmup=args.train_warmup, dates_per_batch=dpb, load_repeats=args.repeats, load_warmup=args.warmup,
-                 threads=args.threads)
-    if args.dates_per_batch != DEFAULT_DPB and cases["train"]:
-        notes.append(f"--dates-per-batch {args.dates_per_batch}: TrainConfig's default is {DEFAULT_DPB}")
+                 warmup=args.train_warmup, dates_per_batch=dpb, threads=args.threads)
+            if args.compile:
+                case("compile", n, "benchmarks.compile_bench:compile_case", **base, tickers=n,
+                     steps=args.train_steps, warmup=args.compile_warmup, dates_per_batch=dpb, threads=args.threads)
+    if views_at and args.no_pandas:
+        notes.append("the pandas reference was skipped (--no-pandas)")
     report: dict[str, Any] = {"cases": cases, "notes": notes}
     if "scaling" in only:
         report["scaling"] = scaling.curve(cases, args.sizes)
     if "planning" in only:
         report["planning"] = case("planning", None, "benchmarks.__main__:planning_case", assets=args.assets,
                                   repeats=args.plan_repeats, threads=args.threads)
-    report["gpu_measured"] = any(c.get("device", "").startswith("cuda") for c in cases["train"].values())
+    trained = [*cases["train"].values(), *cases["epoch"].values()]
+    report["gpu_measured"] = any(c.get("device", "").startswith("cuda") for c in trained)
     return report
+
+
+def _throughput_dpb(args: argparse.Namespace, n: int, notes: list[str]) -> int:
+    """Dates per batch of the throughput case: --dates-per-batch, fewer when the batch exceeds --max-batch."""
+    dpb = args.dates_per_batch
+    if n * dpb > args.max_batch:
+        dpb = max(1, args.max_batch // n)
+        notes.append(f"the throughput case at {n:,} tickers used {dpb} dates per batch, not {args.dates_per_batch}: "
+                     f"{args.dates_per_batch} x {n:,} samples exceeds --max-batch {args.max_batch:,} "
+                     "(activation memory of this machine)")
+    if dpb != DEFAULT_DPB:
+        notes.append(f"the throughput case used {dpb} dates per batch: TrainConfig's default is {DEFAULT_DPB}")
+    return dpb
 
 
 def _headline(res: dict[str, Any]) -> str:
     if "error" in res:
         return f"[red]{res['error']}[/]"
     bits = [f"{res['timing']['median_s']:.2f} s"] if "timing" in res else []
+    if "epoch_s" in res:
+        bits.append(f"epoch {res['epoch_s']:.2f} s")
     if "samples_per_s" in res:
         bits.append(f"{res['samples_per_s']:,.0f} samples/s")
+    if "eager" in res:
+        bits.append(f"compiled {res.get('speedup', 0):.2f}x eager" if "speedup" in res else res["compiled"]["error"])
     bits.append(f"peak {res.get('peak_rss_mb', 0):,.0f} MiB, load {res.get('loadavg_end')}")
     return ", ".join(bits)
 

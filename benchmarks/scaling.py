@@ -1,7 +1,9 @@
-"""The scaling curve: views time, load_view_tensors time, epoch time and peak memory against N tickers.
+"""The scaling curve: views time, load_view_tensors time, measured epoch time and peak memory against N tickers.
 
 Each quantity is fitted as y = a N^b by least squares in log-log; b near 1 is linear growth. Points missing
-or not measured are left out of the fit (and a fit needs two points).
+or not measured are left out of the fit (and a fit needs two points). The epoch is one measured epoch over a
+fixed number of training dates (benchmarks/epoch_bench.py), so its samples grow as N: linear epoch time is a
+constant samples/s.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ LINEAR = (0.85, 1.15)  # slopes in this band count as linear
 QUANTITIES = {  # name -> (case kind, path of keys inside that case's result, unit)
     "views_s": ("views_polars", ("timing", "median_s"), "s"),
     "views_peak_mb": ("views_polars", ("peak_rss_mb",), "MiB"),
-    "tensors_s": ("train", ("tensors", "timing", "median_s"), "s"),
-    "tensors_peak_mb": ("train", ("tensors", "peak_rss_mb"), "MiB"),
-    "epoch_s_estimate": ("train", ("epoch_s_estimate",), "s"),
-    "train_peak_mb": ("train", ("peak_rss_mb",), "MiB"),
+    "tensors_s": ("epoch", ("tensors", "timing", "median_s"), "s"),
+    "tensors_peak_mb": ("epoch", ("tensors", "peak_rss_mb"), "MiB"),
+    "epoch_s": ("epoch", ("epoch_s",), "s"),
+    "epoch_peak_mb": ("epoch", ("peak_rss_mb",), "MiB"),
 }
+# per point, not fitted: the epoch's throughput and span
+EPOCH_INFO = ("samples_per_s", "epoch_dates", "dates_per_batch", "steps", "samples", "batch_samples_mean")
 
 
 def loglog_slope(xs: list[float], ys: list[float]) -> float | None:
@@ -58,8 +62,8 @@ def curve(cases: dict[str, dict[int, dict[str, Any]]], sizes: list[int]) -> dict
         row: dict[str, Any] = {"tickers": n}
         for name, (kind, path, _unit) in QUANTITIES.items():
             row[name] = _get(cases.get(kind, {}).get(n), path)
-        train = cases.get("train", {}).get(n) or {}
-        row["dates_per_batch"] = train.get("dates_per_batch")
+        epoch = cases.get("epoch", {}).get(n) or {}
+        row |= {key: epoch.get(key) for key in EPOCH_INFO} | {"error": epoch.get("error")}
         points.append(row)
     fits = {}
     for name, (_kind, _path, unit) in QUANTITIES.items():

@@ -71,7 +71,7 @@ class TrainConfig:
     log_every: int = 10  # steps between metrics.jsonl lines
     checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
     ema_momentum: tuple[float, float] = (0.996, 1.0)  # EMA momentum, linear from first to second over training
-    compile: bool = False  # torch.compile the model (CUDA)
+    compile: bool = False  # torch.compile the model (CUDA or CPU; slow first steps while it compiles)
 
 
 @dataclass

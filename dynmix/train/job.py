@@ -71,7 +71,7 @@ def _wrap(model: nn.Module, cfg: DynMIXConfig, ctx: DistContext) -> nn.Module:
 
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         net = DDP(model, device_ids=ids)  # every parameter reaches the loss (fused = mean of the two views)
-    if cfg.train.compile and ctx.device.type == "cuda":
+    if cfg.train.compile:  # CUDA or CPU (inductor needs a C++ compiler on CPU); benchmarks/RESULTS.md §2
         net = torch.compile(net)  # type: ignore[assignment]
     return net
 

@@ -50,12 +50,21 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
           "--out", str(tmp_path)])
     report = json.loads((tmp_path / "results.json").read_text())
     views, train = report["cases"]["views_pandas"]["40"], report["cases"]["train"]["40"]
-    assert "error" not in views and views["n_tickers"] == 30 and views["timing"]["median_s"] > 0
+    assert "error" not in views and views["n_tickers"] == 40 and views["timing"]["median_s"] > 0
     assert report["cases"]["views_polars"]["40"]["n_tickers"] == 40
     assert train["samples_per_s"] > 0 and 0 < train["outside_model_share_parts"] < 1 and train["threads"] == 1
-    assert train["tensors"]["peak_rss_mb"] <= train["peak_rss_mb"]
-    assert [p["tickers"] for p in report["scaling"]["points"]] == [20, 40]
+    assert "epoch_s_estimate" not in train and "steps_per_epoch" not in train
+    epoch = report["cases"]["epoch"]["40"]  # 8 dates, round(200 / 40) = 5 dates per batch: 2 steps
+    assert epoch["completed"] and epoch["epoch_dates"] == 8 and epoch["dates_per_batch"] == 5 and epoch["steps"] == 2
+    assert epoch["epoch_s"] > 0 and epoch["samples_per_s"] == pytest.approx(epoch["samples"] / epoch["epoch_s"])
+    assert epoch["tensors"]["peak_rss_mb"] <= epoch["peak_rss_mb"] and epoch["first_date"] <= epoch["last_date"]
+    assert report["cases"]["epoch"]["20"]["dates_per_batch"] == 10
+    points = report["scaling"]["points"]
+    assert [p["tickers"] for p in points] == [20, 40] and points[1]["epoch_s"] == epoch["epoch_s"]
     assert report["scaling"]["fits"]["views_s"]["slope"] is not None
+    assert report["scaling"]["fits"]["epoch_s"]["slope"] is not None and "epoch_s_estimate" not in points[0]
     md = (tmp_path / "RESULTS.md").read_text()
-    assert "pandas time measured on 30 tickers, x(40/30)" in md and "(estimate)" in md
+    assert "estimate" not in md.lower() and "tickers, x(" not in md and "one measured epoch" in md
+    assert "round(200 / N)" in md and "8 dates in 2 steps of <= 5 dates" in md
+    assert "torch.compile: not measured in this run" in md and "CUDA graphs: not measured: no GPU" in md
     assert "not measured: no GPU available" in md and "not measured: no multi-GPU machine" in md
