@@ -14,14 +14,13 @@ from typing import Any
 from rich.console import Console
 
 from dynmix.config import DynMIXConfig, load_config
-from dynmix.data.sources.synthetic import generate_market, write_market
+from dynmix.data.sources.synthetic import check_writable, generate_market, write_market
 from dynmix.data.store import Store
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 from pipelines.demo import stage, train_and_evaluate
 
 CONFIG = Path(__file__).parent / "configs" / "synthetic.toml"
-MARKET = {"tickers": 100, "sectors": 5, "years": 16.0}  # the default market (see the config's header)
 
 
 def synthetic_config(epochs: int | None = None, device: str | None = None) -> DynMIXConfig:
@@ -30,13 +29,14 @@ def synthetic_config(epochs: int | None = None, device: str | None = None) -> Dy
     return replace(cfg, train=train)
 
 
-def run_synthetic(ws: Workspace, *, tickers: int = 100, sectors: int = 5, years: float = 16.0, seed: int = 0,
+def run_synthetic(ws: Workspace, *, tickers: int = 100, sectors: int = 5, years: float = 12.0, seed: int = 0,
                   epochs: int | None = None, device: str | None = None,
                   console: Console | None = None) -> dict[str, Any]:
     """Generate the market into `ws` (refuses a store holding other data), train both runs, evaluate."""
     console = console or Console(highlight=False)
     cfg = synthetic_config(epochs, device)
     store = Store(ws.store)
+    check_writable(store)  # before any work: a store with other data is left as it was
 
     def _generate() -> str:
         market = generate_market(tickers, sectors, years, seed=seed)

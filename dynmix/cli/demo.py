@@ -20,7 +20,7 @@ def demo(
         "--synthetic", help="A synthetic market with planted sectors instead of the embedded sample.")] = False,
     tickers: Annotated[int, typer.Option("--tickers", "-n", help="--synthetic: companies.")] = 100,
     sectors: Annotated[int, typer.Option("--sectors", "-k", help="--synthetic: planted sectors.")] = 5,
-    years: Annotated[float, typer.Option("--years", "-y", help="--synthetic: years of history.")] = 16.0,
+    years: Annotated[float, typer.Option("--years", "-y", help="--synthetic: years of history.")] = 12.0,
     seed: Annotated[int, typer.Option("--seed", help="--synthetic: seed of the market.")] = 0,
 ) -> None:
     """Sample data -> views -> train (market-vol + static) -> evaluate -> forecast -> plan, with a summary.

