@@ -25,8 +25,11 @@ CONFIG = Path(__file__).parent / "configs" / "synthetic.toml"
 
 def synthetic_config(epochs: int | None = None, device: str | None = None) -> DynMIXConfig:
     cfg = load_config(CONFIG)
-    train = replace(cfg.train, **{k: v for k, v in (("epochs", epochs), ("device", device)) if v is not None})
-    return replace(cfg, train=train)
+    if epochs is not None:
+        cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
+    if device is not None:
+        cfg = replace(cfg, train=replace(cfg.train, device=device))
+    return cfg
 
 
 def run_synthetic(ws: Workspace, *, tickers: int = 100, sectors: int = 5, years: float = 12.0, seed: int = 0,
