@@ -17,7 +17,7 @@ def _grads(z_a: torch.Tensor, z_b: torch.Tensor, gamma: float) -> tuple[torch.Te
     loss, _ = vicreg_loss(a, z_b, gamma=gamma)
     loss.backward()
     assert a.grad is not None
-    return a.grad, float(loss)
+    return a.grad, float(loss.detach())
 
 
 def test_gamma_does_not_change_gradients_when_every_std_is_below_both_targets() -> None:
