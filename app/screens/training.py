@@ -46,8 +46,8 @@ else:
 st.subheader("Collapse monitor")
 if metrics.height:
     components.chart(charts.collapse_chart(metrics), key="collapse")
-    st.caption("Per-dimension std should stay near γ and the effective rank well above 1; a falling rank or a "
-               "std near 0 means the embeddings collapse.")
+    st.caption("Per-dimension std of the representations (γ acts on the projector's outputs, drawn for scale) "
+               "and their effective rank: a falling rank or a std near 0 means the embeddings collapse.")
 collapse = artifacts.section_table(loaders.report(run).get("collapse"), first="view")
 if collapse.height:
     st.write("Test-period embeddings (report.json):")
