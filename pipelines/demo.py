@@ -25,8 +25,9 @@ from dynmix.workspace import Workspace
 CONFIG = Path(__file__).parent / "configs" / "demo.toml"
 
 
-def demo_config(epochs: int | None = None, device: str | None = None) -> DynMIXConfig:
-    cfg = load_config(CONFIG)
+def demo_config(epochs: int | None = None, device: str | None = None, path: Path = CONFIG) -> DynMIXConfig:
+    """The pipeline's TOML config (`path`), with the command line's overrides."""
+    cfg = load_config(path)
     if epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
     if device is not None:

@@ -7,29 +7,18 @@ planted sectors out of sample?" (issue #4: ARI >= 0.9), with PCA, correlation an
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from dynmix.config import DynMIXConfig, load_config
 from dynmix.data.sources.synthetic import check_writable, generate_market, write_market
 from dynmix.data.store import Store
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
-from pipelines.demo import stage, train_and_evaluate
+from pipelines.demo import demo_config, stage, train_and_evaluate
 
 CONFIG = Path(__file__).parent / "configs" / "synthetic.toml"
-
-
-def synthetic_config(epochs: int | None = None, device: str | None = None) -> DynMIXConfig:
-    cfg = load_config(CONFIG)
-    if epochs is not None:
-        cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
-    if device is not None:
-        cfg = replace(cfg, train=replace(cfg.train, device=device))
-    return cfg
 
 
 def run_synthetic(ws: Workspace, *, tickers: int = 100, sectors: int = 5, years: float = 12.0, seed: int = 0,
@@ -37,7 +26,7 @@ def run_synthetic(ws: Workspace, *, tickers: int = 100, sectors: int = 5, years:
                   console: Console | None = None) -> dict[str, Any]:
     """Generate the market into `ws` (refuses a store holding other data), train both runs, evaluate."""
     console = console or Console(highlight=False)
-    cfg = synthetic_config(epochs, device)
+    cfg = demo_config(epochs, device, path=CONFIG)
     store = Store(ws.store)
     check_writable(store)  # before any work: a store with other data is left as it was
 
