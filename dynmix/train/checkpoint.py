@@ -57,6 +57,15 @@ def save_checkpoint(path: str | Path, *, step: int, epoch: int, model: nn.Module
     return atomic_write(path, lambda p: torch.save(obj, p))
 
 
+def restore(ckpt: dict[str, Any], *, model: nn.Module, ema: Any, optimizer: Any, scheduler: Any) -> None:
+    """Put a loaded checkpoint's model, EMA, optimiser, scheduler and RNG state back (an exact resume)."""
+    model.load_state_dict(ckpt["model"])
+    ema.load_state_dict(ckpt["ema"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"])
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; a missing or unreadable file is a DynMIXError."""
     path = Path(path)

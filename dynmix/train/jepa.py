@@ -21,7 +21,7 @@ from dynmix.config import DynMIXConfig, JEPAConfig, config_from_dict, load_confi
 from dynmix.errors import DynMIXError
 from dynmix.models.encoders import ImplicitEncoder
 from dynmix.models.jepa import TemporalJEPA
-from dynmix.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from dynmix.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from dynmix.train.dist import DistContext, setup_distributed
 from dynmix.train.ema import EMA
 from dynmix.train.jepa_step import JEPAObjective, JEPAStep, jepa_valid
@@ -175,11 +175,7 @@ def _train(run_dir: Path, cfg: DynMIXConfig, f_i: nn.Module, vt: ViewTensors, ct
     opt_cfg = replace(cfg.train, lr=j.lr, weight_decay=j.weight_decay, warmup_frac=j.warmup_frac)
     optimizer, scheduler = make_optimizer(model, opt_cfg, total)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
+        restore(ckpt, model=model, ema=ema, optimizer=optimizer, scheduler=scheduler)
     net: nn.Module = model
     if ctx.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP

@@ -20,7 +20,7 @@ from dynmix.io import write_json, write_parquet
 from dynmix.losses.variance_target import STRATEGIES, VarianceTarget
 from dynmix.losses.vicreg import VICRegLoss
 from dynmix.models.dynmix import DynMIX
-from dynmix.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from dynmix.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from dynmix.train.dist import DistContext, setup_distributed
 from dynmix.train.ema import EMA
 from dynmix.train.embed import export_embeddings
@@ -99,11 +99,7 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
     optimizer, scheduler = make_optimizer(model, cfg.train, total)
     ema = EMA(model, cfg.train.ema_momentum, total)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
+        restore(ckpt, model=model, ema=ema, optimizer=optimizer, scheduler=scheduler)
     else:
         name = str(new_run_dir(ws, run_name or cfg.loss.variance_target)) if ctx.is_main else None
         run_dir = Path(ctx.broadcast(name))
