@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig
 from dynmix.workspace import Workspace
 
 
@@ -48,7 +49,7 @@ def seeded_run():  # noqa: ANN201 - returns the maker below
 
     import torch
 
-    from dynmix.config import DynMIXConfig, save_config
+    from dynmix.config import save_config
     from dynmix.models.dynmix import DynMIX
     from dynmix.train.checkpoint import save_checkpoint
     from dynmix.train.runs import views_signature
@@ -67,5 +68,41 @@ def seeded_run():  # noqa: ANN201 - returns the maker below
                         scheduler=sched, config=cfg.to_dict(), views=views_signature(vt))
         (run_dir / "split.json").write_text(json.dumps({"train_end": vt.dates[train_end].isoformat()}))
         return run_dir
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def write_panel():  # noqa: ANN201 - returns the writer below
+    """Write a (T, N) close panel of equities (business days from `start`, sector k -> 'S{k}') to a store."""
+    from dynmix.data.store import Store
+
+    def write(store_dir: Path, start: dt.date, close: np.ndarray, sector: np.ndarray, prefix: str = "C") -> None:
+        days = close.shape[0]
+        dates = [d for d in (start + dt.timedelta(k) for k in range(2 * days)) if d.weekday() < 5][:days]
+        tickers = [f"{prefix}{k}" for k in range(close.shape[1])]
+        store = Store(store_dir)
+        store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
+                                      for j, t in enumerate(tickers)]))
+        store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector],
+                                        "asset_type": "equity"}))
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_run_config():  # noqa: ANN201 - returns the maker below
+    """A config small enough to train, forecast and plan in seconds on a CPU."""
+
+    def make(plan: PlanConfig | None = None, world_epochs: int = 2) -> DynMIXConfig:
+        return DynMIXConfig(
+            views=ViewsConfig(window=20, min_window_obs=15, start=None, vol_scale_window=60),
+            model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+                              projector_hidden=16),
+            train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
+            plan=plan or PlanConfig(samples=64, iterations=3, elites=8),
+            jepa=JEPAConfig(epochs=1, predictor_hidden=16, horizon_dim=4, sigreg_slices=32),
+            world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=world_epochs, dates_per_batch=32),
+        )
 
     return make

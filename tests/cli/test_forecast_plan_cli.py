@@ -7,55 +7,36 @@ import json
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from dynmix.cli import app
-from dynmix.config import (
-    DynMIXConfig,
-    JEPAConfig,
-    ModelConfig,
-    PlanConfig,
-    TrainConfig,
-    ViewsConfig,
-    WorldConfig,
-    save_config,
-)
-from dynmix.data.store import Store
+from dynmix.config import PlanConfig, save_config
 
 runner = CliRunner()
 
 
-def _tiny_workspace(home: Path, n: int = 5, days: int = 400) -> Path:
-    """A store of n equities in two sectors, and the config file of a tiny model; returns the config path."""
-    rng = np.random.default_rng(1)
-    dates = [d for d in (dt.date(2014, 1, 1) + dt.timedelta(k) for k in range(2 * days)) if d.weekday() < 5][:days]
-    sector = np.arange(n) % 2
-    r = rng.normal(0, 0.01, (days, 1)) + rng.normal(0, 0.008, (days, 2))[:, sector] + rng.normal(0, 0.01, (days, n))
-    close = 40 * np.exp(np.cumsum(r, 0))
-    tickers = [f"T{k}" for k in range(n)]
-    store = Store(home / "store")
-    store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
-                                  for j, t in enumerate(tickers)]))
-    store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
-    cfg = DynMIXConfig(
-        views=ViewsConfig(window=20, min_window_obs=15, start=None, vol_scale_window=60),
-        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
-                          projector_hidden=16),
-        train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
-        plan=PlanConfig(samples=32, iterations=2, elites=4),
-        jepa=JEPAConfig(epochs=1, predictor_hidden=16, horizon_dim=4, sigreg_slices=32),
-        world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=5, dates_per_batch=32),
-    )
-    save_config(cfg, home / "tiny.toml")
-    return home / "tiny.toml"
+@pytest.fixture(scope="module")
+def tiny_workspace(write_panel, tiny_run_config):  # type: ignore[no-untyped-def]
+    """Writes a store of n equities in two sectors and the config file of a tiny model; returns the config path."""
+
+    def make(home: Path, n: int = 5, days: int = 400) -> Path:
+        rng = np.random.default_rng(1)
+        sector = np.arange(n) % 2
+        r = (rng.normal(0, 0.01, (days, 1)) + rng.normal(0, 0.008, (days, 2))[:, sector]
+             + rng.normal(0, 0.01, (days, n)))
+        write_panel(home / "store", dt.date(2014, 1, 1), 40 * np.exp(np.cumsum(r, 0)), sector, prefix="T")
+        save_config(tiny_run_config(PlanConfig(samples=32, iterations=2, elites=4), world_epochs=5),
+                    home / "tiny.toml")
+        return home / "tiny.toml"
+
+    return make
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_workspace) -> Path:  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("cli") / "ws"
-    config = _tiny_workspace(home)
+    config = tiny_workspace(home)
     for args in (["views", "build", "--config", str(config), "--no-progress"],
                  ["train", "--config", str(config), "--no-progress"]):
         result = runner.invoke(app, ["--home", str(home), *args])

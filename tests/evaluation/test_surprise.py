@@ -41,28 +41,24 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-def write_market(ws: Workspace, n: int = 8, seed: int = 0) -> None:
-    """A calm, predictable market (smooth AR(1) returns) except inside STRETCH: large unforeseeable i.i.d. shocks."""
+def market(n: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(close (T, N), sector (N,)): a calm, predictable market (smooth AR(1) returns) except inside STRETCH, with
+    large unforeseeable i.i.d. shocks there."""
     rng = np.random.default_rng(seed)
-    dates = [d for d in (dt.date(2012, 1, 2) + dt.timedelta(k) for k in range(2 * DAYS)) if d.weekday() < 5][:DAYS]
     mkt = np.zeros(DAYS)
     for k in range(1, DAYS):
         mkt[k] = 0.95 * mkt[k - 1] + 0.003 * rng.standard_normal()
     mkt[STRETCH[0]:STRETCH[1]] = 0.04 * rng.standard_normal(STRETCH[1] - STRETCH[0])
     sector = np.arange(n) % 2
     r = mkt[:, None] + rng.normal(0, 0.001, (DAYS, 2))[:, sector] + rng.normal(0, 0.001, (DAYS, n))  # (T, N)
-    close = 50 * np.exp(np.cumsum(r, 0))
-    tickers = [f"C{k}" for k in range(n)]
-    store = Store(ws.store)
-    store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
-                                  for j, t in enumerate(tickers)]))
-    store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
+    return 50 * np.exp(np.cumsum(r, 0)), sector
 
 
 @pytest.fixture(scope="module")
-def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[..., Path]) -> Surprised:
+def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[..., Path],
+              write_panel: Callable[..., None]) -> Surprised:
     ws = Workspace(tmp_path_factory.mktemp("surprise") / "ws")
-    write_market(ws)
+    write_panel(ws.store, dt.date(2012, 1, 2), *market())
     cfg = DynMIXConfig(
         views=ViewsConfig(window=20, min_window_obs=15, vol_scale_window=60),
         model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,

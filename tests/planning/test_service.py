@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 import torch
 
-from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, PlanConfig, TrainConfig, ViewsConfig, WorldConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.evaluation.forecast import forecast_table, run_forecast
@@ -28,34 +27,16 @@ from dynmix.workspace import Workspace
 STRATEGIES = {"world_mpc", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp"}
 
 
-def write_tiny_market(ws: Workspace, n: int = 6, days: int = 420, seed: int = 0) -> None:
-    """Two sectors, a market factor with GARCH-like volatility, idiosyncratic noise; equities only."""
+def tiny_market(n: int = 6, days: int = 420, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(close (T, N), sector (N,)): two sectors, a market factor with GARCH-like volatility, idiosyncratic noise."""
     rng = np.random.default_rng(seed)
-    dates = [d for d in (dt.date(2012, 1, 2) + dt.timedelta(k) for k in range(2 * days)) if d.weekday() < 5][:days]
     mkt, var = np.empty(days), 1e-4
     for k in range(days):
         mkt[k] = np.sqrt(var) * rng.standard_normal()
         var = 1e-5 + 0.1 * mkt[k] ** 2 + 0.85 * var
     sector = np.arange(n) % 2
     r = mkt[:, None] + rng.normal(0, 0.008, (days, 2))[:, sector] + rng.normal(0, 0.01, (days, n))
-    close = 50 * np.exp(np.cumsum(r, 0))
-    tickers = [f"C{k}" for k in range(n)]
-    store = Store(ws.store)
-    store.write_prices(pl.concat([pl.DataFrame({"date": dates, "ticker": t, "close": close[:, j], "volume": 1e5})
-                                  for j, t in enumerate(tickers)]))
-    store.upsert_meta(pl.DataFrame({"ticker": tickers, "sector": [f"S{s}" for s in sector], "asset_type": "equity"}))
-
-
-def tiny_run_config() -> DynMIXConfig:
-    return DynMIXConfig(
-        views=ViewsConfig(window=20, min_window_obs=15, start=None, vol_scale_window=60),
-        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
-                          projector_hidden=16),
-        train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
-        plan=PlanConfig(samples=64, iterations=3, elites=8),
-        jepa=JEPAConfig(epochs=1, predictor_hidden=16, horizon_dim=4, sigreg_slices=32),
-        world=WorldConfig(latent=8, market_latent=4, hidden=16, epochs=2, dates_per_batch=32),
-    )
+    return 50 * np.exp(np.cumsum(r, 0)), sector
 
 
 @dataclass
@@ -67,9 +48,9 @@ class TinyRun:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+def tiny(tmp_path_factory: pytest.TempPathFactory, write_panel, tiny_run_config) -> TinyRun:  # type: ignore[no-untyped-def]
     ws = Workspace(tmp_path_factory.mktemp("world") / "ws")
-    write_tiny_market(ws)
+    write_panel(ws.store, dt.date(2012, 1, 2), *tiny_market())
     cfg = tiny_run_config()
     build_views(Store(ws.store), ws.views, cfg.views, progress=False)
     run_dir = train(ws, cfg, progress=False)
