@@ -43,4 +43,5 @@ if __name__ == "__main__":
     lo = sum(SIZES[:rank])
     result = compute(data()[lo : lo + SIZES[rank]])
     torch.save(result, out)
+    dist.barrier()  # both ranks are done with gloo before either tears it down (a rank leaving early can abort)
     dist.destroy_process_group()
