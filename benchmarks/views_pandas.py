@@ -3,8 +3,9 @@
 A straightforward implementation, kept to check the polars pipeline and to time it against: each ticker is
 reindexed on the date grid in a Python loop, every trailing window is a `groupby("ticker").rolling(...)`.
 It reproduces dynmix.views.build.build_views (same grid, market, features, standardisation, file layout),
-using only the names and window constants of dynmix.views.explicit. Polars' biased rolling skew and kurtosis
-are recovered from pandas' bias-corrected ones with the sample count n of each window.
+using only the names and window constants of dynmix.views.explicit (and the numpy factor fit of
+dynmix.views.factors, which is no polars code: only its input and output go through pandas). Polars' biased
+rolling skew and kurtosis are recovered from pandas' bias-corrected ones with the sample count n of each window.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pandas as pd
 from dynmix.config import ViewsConfig
 from dynmix.data.store import Store
 from dynmix.views import explicit as ex
+from dynmix.views.build import factor_channels
+from dynmix.views.factors import statistical_factors
 from dynmix.views.implicit import CLIP, MIN_SCALE_OBS
 from dynmix.views.market import TRADING_DAYS, choose_market
 
@@ -73,6 +76,19 @@ def market_frame(panel: pd.DataFrame, grid: pd.DatetimeIndex, equities: list[str
     out["market_vol"] = _finite(vol)
     out["dispersion"] = out["_disp"].rolling(w, min_periods=1).mean()
     return out[["date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion"]]
+
+
+def with_factors(market: pd.DataFrame, returns: pd.DataFrame, grid: pd.DatetimeIndex, equities: list[str],
+                 cfg: ViewsConfig) -> pd.DataFrame:
+    """`market` plus the statistical-factor channels of the equities' scaled returns (same numpy fit as dynmix)."""
+    if cfg.factors == 0:
+        return market
+    wide = returns.pivot(index="date", columns="ticker", values="ret_scaled").reindex(index=grid, columns=equities)
+    f = statistical_factors(wide.to_numpy(np.float32), cfg.factors, cfg.factor_window, cfg.factor_refit)
+    one = pd.Series(0, index=market.index)
+    scaled = {name: _scaled(pd.Series(f[:, j], index=market.index), one, cfg.vol_scale_window).to_numpy()
+              for j, name in enumerate(factor_channels(cfg.factors))}
+    return market.assign(**scaled)
 
 
 def _pair(r: pd.Series, f: pd.Series, by: pd.Series, with_rr: bool) -> dict[str, pd.Series]:
@@ -161,6 +177,7 @@ def build_views_pandas(store: Store, out_dir: Path, cfg: ViewsConfig, max_ticker
     for name, col in columns.items():
         explicit[col] = (sector == name).astype(np.float32)
     returns = rows.assign(ret_scaled=_scaled(eq["ret"], eq["ticker"], cfg.vol_scale_window)[keep])
+    market = with_factors(market, returns, grid, equities, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, frame in (("explicit", explicit), ("returns", returns), ("market", market[market["date"] >= start])):
         frame = frame.assign(date=frame["date"].dt.date)

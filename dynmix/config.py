@@ -28,6 +28,9 @@ class ViewsConfig:
     start: str | None = None  # first date used for views (None: all data; the sample source starts in 2005)
     vol_scale_window: int = 252  # trailing window (days) of the per-company return scale (implicit view)
     market_vol_window: int = 21  # trailing window of market realised volatility (for the variance target)
+    factors: int = 12  # K statistical factors of the cross-section in the implicit view (0: none; views/factors.py)
+    factor_window: int = 252  # trailing days each factor fit uses
+    factor_refit: int = 63  # days between factor fits
 
 
 @dataclass

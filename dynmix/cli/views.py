@@ -38,7 +38,8 @@ def build_cmd(
     table.add_row("companies", str(summary.n_tickers))
     table.add_row("dates", f"{summary.n_dates} ({summary.first_date} .. {summary.last_date})")
     table.add_row("explicit features", str(len(summary.feature_names)))
-    table.add_row("implicit window", f"{cfg.window} days x 2 channels (at least {cfg.min_window_obs} observed)")
+    table.add_row("implicit window", f"{cfg.window} days x {2 + cfg.factors} channels (company, market, {cfg.factors} "
+                  f"statistical factors; at least {cfg.min_window_obs} observed)")
     table.add_row("market", summary.market_source)
     table.add_row("valid samples", f"{valid:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")

@@ -56,18 +56,19 @@ class CausalConvBlock(nn.Module):
 
 class MomentInput(nn.Module):
     """Pointwise input projection, (B, C, L) -> (B, H, L), on the channels plus, when C >= 2, the same-day products
-    ret*mkt and ret^2 - 1 of channels 0 (company) and 1 (market): co-movement and volatility bursts become first
-    moments the encoder can average (without them the mean embedding does not recover planted sectors).
+    of channel 0 (the company) with every other channel (the market, the statistical factors) and ret^2 - 1:
+    co-movement and volatility bursts become first moments the encoder can average (without them the mean
+    embedding does not recover planted sectors).
     """
 
     def __init__(self, n_channels: int, channels: int) -> None:
         super().__init__()
         self.moments = n_channels >= 2
-        self.conv = nn.Conv1d(n_channels + 2 * self.moments, channels, kernel_size=1)
+        self.conv = nn.Conv1d(2 * n_channels if self.moments else n_channels, channels, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.moments:
-            x = torch.cat([x, x[:, :1] * x[:, 1:2], x[:, :1] ** 2 - 1], dim=1)  # (B, C + 2, L)
+            x = torch.cat([x, x[:, :1] * x[:, 1:], x[:, :1] ** 2 - 1], dim=1)  # (B, 2C, L)
         return self.conv(x)  # type: ignore[no-any-return]
 
 

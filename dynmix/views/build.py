@@ -25,10 +25,11 @@ from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
 from dynmix.views.chunks import ENGINE, ahead, of_tickers, row_keys, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
-from dynmix.views.implicit import date_grid, scaled, trailing_std
+from dynmix.views.factors import statistical_factors
+from dynmix.views.implicit import date_grid, scaled, trailing_scaled, trailing_std
 from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
-CHANNELS = ["ret_scaled", "mkt_scaled"]
+CHANNELS = ["ret_scaled", "mkt_scaled"]  # then the statistical factors' channels (factor_channels)
 __all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "write_parquet_chunks"]
 CHUNK_ROWS = 2_000_000  # company-days per feature chunk: bounds the memory of the rolling moments
 
@@ -92,6 +93,9 @@ def _plan(store: Store, cfg: ViewsConfig) -> _Plan:
     if cfg.window < 1 or not 1 <= cfg.min_window_obs <= cfg.window:
         raise DynMIXError(f"views.window = {cfg.window}, min_window_obs = {cfg.min_window_obs}: "
                           "expected window >= 1 and 1 <= min_window_obs <= window")
+    if cfg.factors < 0 or cfg.factor_window < 2 or cfg.factor_refit < 1:
+        raise DynMIXError(f"views.factors = {cfg.factors}, factor_window = {cfg.factor_window}, factor_refit = "
+                          f"{cfg.factor_refit}: expected factors >= 0, factor_window >= 2, factor_refit >= 1")
     meta = store.meta_for_prices()
     equities = sorted(meta.filter(pl.col("asset_type") == "equity")["ticker"].to_list())
     if not equities:
@@ -117,12 +121,31 @@ def _plan(store: Store, cfg: ViewsConfig) -> _Plan:
     )
 
 
+def factor_channels(k: int) -> list[str]:
+    """Names of the statistical-factor channels of the implicit view (columns of market.parquet)."""
+    return [f"factor{j + 1}_scaled" for j in range(k)]
+
+
+def _with_factors(market: pl.DataFrame, panel: np.ndarray, cfg: ViewsConfig) -> pl.DataFrame:
+    """`market` (by date, with gidx) plus the factor channels: the statistical factors of the equities' scaled
+    returns `panel` (T, N) (dynmix.views.factors), each scaled like the market by its own trailing std.
+    """
+    if cfg.factors == 0:
+        return market
+    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit)  # (T, K)
+    raw = [pl.Series(f"_f{j}", f[:, j]).fill_nan(None).gather(market["gidx"]) for j in range(cfg.factors)]
+    return market.with_columns(raw).with_columns(
+        trailing_scaled(pl.col(f"_f{j}"), cfg.vol_scale_window).alias(name)
+        for j, name in enumerate(factor_channels(cfg.factors))).drop(r.name for r in raw)
+
+
 def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, market: pl.DataFrame) -> dict[str, object]:
     return {
         "feature_names": plan.features,
         "core_features": plan.core,
         "optional_features": plan.optional,
-        "channels": CHANNELS,
+        "channels": [*CHANNELS, *factor_channels(cfg.factors)],
+        "factors": {"k": cfg.factors, "fit_window": cfg.factor_window, "refit": cfg.factor_refit},
         "window": cfg.window,
         "min_window_obs": cfg.min_window_obs,
         "market_source": plan.source.describe(),
@@ -178,6 +201,8 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         partial: list[pl.LazyFrame] = []  # per chunk: their per-date sums
         first = plan.grid.filter(plan.in_range)["gidx"].min()  # first output day
         scale = trailing_std(pl.col("ret"), cfg.vol_scale_window).alias("_sd")
+        column = {t: j for j, t in enumerate(plan.equities)}
+        scaled_panel = np.full((n_days, len(plan.equities)), np.nan, dtype=np.float32)  # (T, N) for the factors
 
         def implicit_chunks() -> Iterator[pl.DataFrame]:  # pass 1: raw features kept, implicit view written
             while panels:
@@ -187,6 +212,8 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
                 out = lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
                     scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)
                 raw.append((tickers, out.select("_tid", "gidx", *names)))
+                cols = np.array([column.get(t, -1) for t in tickers.to_list()])[out["_tid"].to_numpy()]
+                scaled_panel[out["gidx"].to_numpy(), cols] = out["ret_scaled"].fill_null(np.nan).to_numpy()
                 partial.append(ex.partial_sums(raw[-1][1], names))
                 bar.advance(task)
                 yield out.select(*row_keys(tickers, plan.grid), "ret", "ret_scaled")
@@ -204,7 +231,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         n_tickers = sum(part["_tid"].n_unique() for _, part in raw)  # chunks hold whole tickers
         stats = ex.cross_section_stats(pl.concat(partial), names).collect(engine=ENGINE)
         write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet")
-        market_out = market.filter(plan.in_range).drop("gidx")
+        market_out = _with_factors(market, scaled_panel, cfg).filter(plan.in_range).drop("gidx")
         write_parquet(market_out, views_dir / "market.parquet")
         write_json(_views_json(plan, cfg, n_tickers, market_out), views_dir / "views.json")
         bar.advance(task)

@@ -3,7 +3,8 @@
 On disk (written by `dynmix.views.build`), under HOME/views/:
     explicit.parquet  date, ticker, one float column per explicit feature (standardised per date; null = missing)
     returns.parquet   date, ticker, ret (daily log return), ret_scaled (implicit channel 0), on the aligned grid
-    market.parquet    date, mkt_ret, mkt_scaled (implicit channel 1), market_vol, dispersion
+    market.parquet    date, mkt_ret, mkt_scaled (implicit channel 1), market_vol, dispersion, then
+                      factor1_scaled .. factorK_scaled (implicit channels 2 .., dynmix.views.factors)
     views.json        {"feature_names": [...], "channels": [...], "window": L, "min_window_obs": m, ...}
 
 In memory the panels are dense (N, T, ·) float32 tensors, indexed by `tickers` (N) and `dates` (T). Implicit
@@ -21,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,12 @@ class ViewTensors:
     min_window_obs: int
     explicit: Tensor  # (N, T, F) float32, 0 where missing
     explicit_mask: Tensor  # (N, T) bool: explicit features present
-    returns: Tensor  # (N, T, C) float32 scaled returns (company, market, ...), 0 where missing
+    returns: Tensor  # (N, T, 2) float32 scaled returns (company, market), 0 where missing
     returns_mask: Tensor  # (N, T) bool: the company's return is observed
     raw_returns: Tensor  # (N, T) float32 daily log returns, NaN where missing
     market_vol: Tensor  # (T,) float32 market realised volatility from data up to t (annualised)
     dispersion: Tensor  # (T,) float32 cross-sectional return dispersion from data up to t
+    factors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (T, K) float32 factor channels, 0 = none
 
     @property
     def device(self) -> torch.device:
@@ -76,11 +78,18 @@ class ViewTensors:
         return self.explicit_mask & enough & started[None, :]
 
     def implicit_windows(self, i: Tensor, t: Tensor) -> Tensor:
-        """Gather the implicit view for samples (i, t): (B, L, C), oldest day first, window ends at t."""
+        """Gather the implicit view for samples (i, t): (B, L, C), oldest day first, window ends at t.
+
+        Channels: the company's and the market's scaled returns, then the K factor channels (the same for every
+        company on a date, so kept once as (T, K) and gathered by date).
+        """
         assert i.shape == t.shape and i.ndim == 1, f"i, t must be (B,), got {tuple(i.shape)}, {tuple(t.shape)}"
         offs = torch.arange(-self.window + 1, 1, device=t.device)  # (L,)
         idx = (t[:, None] + offs[None, :]).clamp_min(0)  # (B, L)
-        return self.returns[i[:, None], idx]  # (B, L, C)
+        own = self.returns[i[:, None], idx]  # (B, L, 2)
+        if self.factors.shape[-1] == 0:
+            return own
+        return torch.cat([own, self.factors[idx]], dim=2)  # (B, L, 2 + K)
 
     def explicit_features(self, i: Tensor, t: Tensor) -> Tensor:
         """(B, F) explicit features of samples (i, t)."""
@@ -174,11 +183,15 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
         return torch.from_numpy(filled.to_numpy(writable=True))
 
+    channels: list[str] = meta.get("channels", ["ret_scaled", "mkt_scaled"])
+    factor_cols = channels[2:]  # like the market channel: 0 where missing
+    factors = market.select(pl.col(c).cast(pl.Float32).fill_null(0.0).fill_nan(0.0) for c in factor_cols)
+
     vt = ViewTensors(
         tickers=tickers,
         dates=dates,
         feature_names=feats,
-        channels=["ret_scaled", "mkt_scaled"],
+        channels=channels,
         window=int(meta["window"]),
         min_window_obs=int(meta["min_window_obs"]),
         explicit=torch.from_numpy(xs),
@@ -188,6 +201,7 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         raw_returns=torch.from_numpy(raw.reshape(n, t)),
         market_vol=series("market_vol"),
         dispersion=series("dispersion"),
+        factors=torch.from_numpy(factors.to_numpy(order="c", writable=True)).reshape(t, len(factor_cols)),
     )
     return vt.to(device)
 

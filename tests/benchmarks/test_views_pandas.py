@@ -33,6 +33,7 @@ def test_pandas_reference_matches_polars(etf_market: Store, tmp_path: Path, star
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=f"{name}.{col}")
             checked += int((~np.isnan(a)).sum())
     assert checked > 10_000  # real numbers were compared, not empty columns
+    assert pl.read_parquet(tmp_path / "pl" / "market.parquet")["factor1_scaled"].drop_nulls().len() > 100
     names = pl.read_parquet(tmp_path / "pl" / "explicit.parquet").columns
     assert {"beta_etf_XLF", "liquidity", "skew", "kurt", "sector_sector_00"} <= set(names)
 

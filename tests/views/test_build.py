@@ -26,7 +26,9 @@ def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], 
     store = market_store(n_equities=5, n_days=320)
     summary = build_views(store, tmp_path / "v", cfg, progress=True)
     info = json.loads((tmp_path / "v" / "views.json").read_text())
-    assert info["feature_names"] == summary.feature_names and info["channels"] == ["ret_scaled", "mkt_scaled"]
+    factors = [f"factor{j}_scaled" for j in range(1, cfg.factors + 1)]
+    assert info["feature_names"] == summary.feature_names
+    assert info["channels"] == ["ret_scaled", "mkt_scaled", *factors] and cfg.factors > 0
     assert (info["window"], info["min_window_obs"], info["n_tickers"], info["n_dates"]) == (20, 15, 5, 320)
     assert info["market_source"] == "^GSPC" and {"first_date", "last_date", "built_at"} <= set(info)
     x = pl.read_parquet(tmp_path / "v" / "explicit.parquet")
@@ -36,9 +38,11 @@ def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], 
     assert r.columns == ["date", "ticker", "ret", "ret_scaled"]
     assert r.select("ticker", "date").is_duplicated().sum() == 0
     m = pl.read_parquet(tmp_path / "v" / "market.parquet")
-    assert m.columns == ["date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion"] and m["date"].is_sorted()
+    assert m.columns == ["date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion", *factors]
+    assert m["date"].is_sorted() and all(m[c].dtype == pl.Float64 for c in factors)
     vt = load_view_tensors(tmp_path / "v")
     assert vt.shape == (5, 320) and vt.explicit.shape == (5, 320, len(summary.feature_names))
+    assert vt.channels == info["channels"] and vt.factors.shape == (320, cfg.factors)
     assert int(vt.valid().sum()) == 5 * (320 - 252)  # every company from its first mom_252 on
 
 
