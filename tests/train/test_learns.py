@@ -100,6 +100,7 @@ def test_views_align_out_of_sample(home: Workspace) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~4 min on a quiet 2-core machine, more when it is shared
 def test_recovers_planted_sectors_500_tickers(home: Workspace) -> None:
     # the 100 x 5 case runs in the default suite: tests/pipelines/test_synthetic.py (test-period means)
     meta = _market(home, n=500, k=10, years=10)
