@@ -121,7 +121,8 @@ def _rolling(etfs: list[str]) -> list[pl.Expr]:
     out += [
         pl.col("dollar").rolling_mean(LIQUIDITY_WINDOW, min_samples=LIQUIDITY_MIN).alias("_dollar"),
         *(r.rolling_std(w, min_samples=_min_obs(w)).alias(f"vol_{w}") for w in VOLATILITY),
-        *((down * down).rolling_mean(w, min_samples=_min_obs(w)).sqrt().alias(f"dvol_{w}") for w in VOLATILITY),
+        *((down * down).rolling_mean(w, min_samples=_min_obs(w)).clip(lower_bound=0.0).sqrt().alias(f"dvol_{w}")
+          for w in VOLATILITY),  # clip: the running sum can leave -1e-20 where the window is all 0 (NaN otherwise)
         r.rolling_skew(k, min_samples=_min_obs(k)).alias("_skew"),  # polars' kernels: a ticker's own bits
         r.rolling_kurtosis(k, min_samples=_min_obs(k)).alias("_kurt"),
         (lp - lp.rolling_max(DRAWDOWN_WINDOW, min_samples=BETA_MIN)).alias("drawdown"),

@@ -129,3 +129,23 @@ def test_optional_features_never_mask(market_data: Callable[..., tuple[pl.DataFr
     vt = load_view_tensors(tmp_path / "v")
     t = vt.date_index(x["date"].unique().sort()[270])  # before the ETF exists, no volume anywhere
     assert bool(vt.explicit_mask[:, t].all())
+
+
+def test_downside_volatility_of_a_run_without_losses_is_zero_not_nan(
+        market_data: Callable[..., tuple[pl.DataFrame, pl.DataFrame]], store_of: Callable[..., Store], raw_of: RawOf,
+        cfg: ViewsConfig, tmp_path: Path) -> None:
+    """The rolling mean of the squared losses is a running sum: over 21 days without a loss it can leave -5e-21,
+    whose square root was NaN, and one NaN made its date's cross-sectional mean, so every company's z, NaN."""
+    prices, meta = market_data(n_equities=2, n_days=320, seed=4)
+    e = prices.filter(pl.col("ticker") == "E01").sort("date")
+    r = np.diff(np.log(e["adj_close"].to_numpy()))
+    r[250:275] = np.abs(r[250:275])  # a 25-day run without a loss (seed 4: the running sum ends below 0)
+    close = e["adj_close"][0] * np.exp(np.r_[0.0, np.cumsum(r)])
+    e = e.with_columns(pl.Series("adj_close", close), pl.Series("close", close))
+    store = store_of(pl.concat([prices.filter(pl.col("ticker") != "E01"), e]), meta)
+    raw = raw_of(store, cfg).filter(pl.col("ticker") == "E01")
+    run = raw["dvol_21"].slice(250 + 21, 4)  # windows entirely inside the run
+    assert not raw["dvol_21"].is_nan().any() and run.null_count() == 0 and float(run.abs().max()) < 1e-9  # type: ignore[arg-type]
+    build_views(store, tmp_path / "v", cfg, progress=False)
+    x = pl.read_parquet(tmp_path / "v" / "explicit.parquet")
+    assert not any(x[c].is_nan().any() for c in x.columns[2:])
