@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 from polars.testing import assert_frame_equal
 
 from dynmix.config import ViewsConfig
@@ -65,6 +67,34 @@ def test_ticker_chunks_hold_whole_tickers() -> None:
     panel = pl.DataFrame({"ticker": ["A"] * 5 + ["B"] * 3 + ["C"] * 4 + ["D"] * 2})
     assert build_mod.ticker_chunks(panel, 6) == [(0, 8), (8, 4), (12, 2)]  # cut at the first start past k * 6
     assert build_mod.ticker_chunks(panel, 100) == [(0, 14)]
+
+
+def test_without_factors_the_implicit_view_has_two_channels(market_store: Callable[..., Store], cfg: ViewsConfig,
+                                                            tmp_path: Path) -> None:
+    store = market_store(n_equities=5, n_days=320)
+    build_views(store, tmp_path / "v", replace(cfg, factors=0), progress=False)
+    assert json.loads((tmp_path / "v" / "views.json").read_text())["channels"] == ["ret_scaled", "mkt_scaled"]
+    assert pl.read_parquet(tmp_path / "v" / "market.parquet").columns == [
+        "date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion"]
+    vt = load_view_tensors(tmp_path / "v")
+    w = vt.implicit_windows(torch.tensor([0, 4]), torch.tensor([300, 310]))
+    assert vt.factors.shape == (320, 0) and w.shape == (2, 20, 2)
+
+
+def test_factor_windows_are_the_market_level_series(market_store: Callable[..., Store], cfg: ViewsConfig,
+                                                    tmp_path: Path) -> None:
+    build_views(market_store(n_equities=6, n_days=400), tmp_path / "v", cfg, progress=False)
+    vt = load_view_tensors(tmp_path / "v")
+    w = vt.implicit_windows(torch.tensor([0, 5]), torch.tensor([390, 390]))  # (2, L, 2 + K)
+    assert w.shape == (2, 20, 2 + cfg.factors)
+    assert torch.equal(w[0, :, 2:], w[1, :, 2:]) and torch.equal(w[0, :, 2:], vt.factors[371:391])
+    assert bool((vt.factors[260:] != 0).any()) and bool((vt.factors[:252] == 0).all())  # from the first fit on
+
+
+def test_bad_factor_settings_are_refused(market_store: Callable[..., Store], cfg: ViewsConfig, tmp_path: Path) -> None:
+    with pytest.raises(DynMIXError, match="views.factors = -1"):
+        build_views(market_store(n_equities=2, n_days=50), tmp_path / "v", replace(cfg, factors=-1), progress=False)
+    assert not (tmp_path / "v").exists()
 
 
 def test_empty_store_says_what_to_run(tmp_path: Path, cfg: ViewsConfig) -> None:
