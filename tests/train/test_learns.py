@@ -10,7 +10,8 @@ years 0.975-1.0 on both periods (tests/pipelines/test_synthetic.py asserts the r
 500 tickers x 10 sectors: with the company's and the market's channels only, 0.67 / 0.62 (small model) and
 0.79 / 0.71 (default model), because one company's own series does not say which companies it moves with
 (per-company statistics of those channels cluster at 0.55-0.69). With the implicit view's statistical-factor
-channels (dynmix.views.factors, 12 factors): 1.0 / 1.0 with the small model, 2 epochs, 3.5 min on 2 cores.
+channels (dynmix.views.factors, up to 12 factors): 1.0 / 1.0 with the small model, 2 epochs (this test: 240 s
+on a quiet 2-core machine).
 """
 
 from __future__ import annotations
