@@ -18,8 +18,7 @@ import pandas as pd
 from dynmix.config import ViewsConfig
 from dynmix.data.store import Store
 from dynmix.views import explicit as ex
-from dynmix.views.build import factor_channels
-from dynmix.views.factors import statistical_factors
+from dynmix.views.factors import factor_channels, statistical_factors
 from dynmix.views.implicit import CLIP, MIN_SCALE_OBS
 from dynmix.views.market import TRADING_DAYS, choose_market
 

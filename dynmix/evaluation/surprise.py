@@ -32,7 +32,7 @@ from dynmix.models.jepa import TemporalJEPA, prediction_error
 from dynmix.train.dist import resolve_device
 from dynmix.train.jepa import JEPA_FILE, fit_jepa, load_jepa
 from dynmix.train.jepa_step import implicit_valid
-from dynmix.train.runs import views_signature
+from dynmix.train.runs import signature_changes
 from dynmix.train.threads import single_thread
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
@@ -130,9 +130,9 @@ def compute_surprise(ws: Workspace, run_dir: str | Path) -> dict[str, Any]:
     device = resolve_device(load_config(run_dir / "config.toml").train.device)
     vt = load_view_tensors(ws.views, device)
     cfg, model, target, ckpt = load_jepa(run_dir, vt, device)
-    if {k: ckpt["views"].get(k) for k in views_signature(vt)} != views_signature(vt):
-        raise DynMIXError(f"the views in {ws.views} differ from those {run_dir / JEPA_FILE} was trained on; "
-                          "train the JEPA again (`dynmix forecast` does when it is stale)")
+    if changes := signature_changes(ckpt["views"], vt):
+        raise DynMIXError(f"the views in {ws.views} differ from those {run_dir / JEPA_FILE} was trained on "
+                          f"({changes}); train the JEPA again (`dynmix forecast` does when it is stale)")
     train_last = vt.date_index(ckpt["views"]["train_end"])
     with single_thread(device.type == "cpu"):  # a busy CPU loses more to thread contention than it gains
         energy = energy_panel(model, target, vt, cfg.jepa.horizon, cfg.jepa.loss).cpu().numpy()  # (N, T)

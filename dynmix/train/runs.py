@@ -67,6 +67,25 @@ def views_signature(vt: ViewTensors) -> dict[str, object]:
     return {"feature_names": list(vt.feature_names), "channels": list(vt.channels), "window": int(vt.window)}
 
 
+def signature_changes(saved: dict[str, object], vt: ViewTensors) -> str:
+    """'' when the views match what a model was trained on, else what changed (and, for the implicit channels, the
+    setting that decides them).
+    """
+    now = views_signature(vt)
+    changed = [k for k in now if saved.get(k) != now[k]]
+    parts = []
+    for k in changed:
+        was, new = saved.get(k), now[k]
+        if isinstance(was, list) and isinstance(new, list):
+            parts.append(f"{k}: {len(was)} trained on, {len(new)} now (added {[x for x in new if x not in was]}, "
+                         f"gone {[x for x in was if x not in new]})")
+        else:
+            parts.append(f"{k}: {was!r} trained on, {new!r} now")
+    if "channels" in changed:
+        parts.append("the factor channels come from [views] factors (0 for the company and market channels only)")
+    return "; ".join(parts)
+
+
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, views_dir: str | Path | None = None,
              ema: bool = False) -> tuple[DynMIXConfig, DynMIX, ViewTensors]:
     """(config, model in eval mode, views) of a trained run; the views default to HOME/views of the run's HOME.
@@ -80,10 +99,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, views_d
     vdir = Path(views_dir) if views_dir is not None else run_dir.parent.parent / "views"
     vt = load_view_tensors(vdir, device)
     saved = ckpt.get("views", {})
-    if saved and saved != views_signature(vt):
-        raise DynMIXError(f"the views in {vdir} differ from those run {run_dir.name} was trained on "
-                          f"(features/channels/window changed since): rebuild the views with the run's config "
-                          f"or train a new run")
+    if saved and (changes := signature_changes(saved, vt)):
+        raise DynMIXError(f"the views in {vdir} differ from those run {run_dir.name} was trained on ({changes}): "
+                          f"rebuild the views with the run's settings or train a new run")
     model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window).to(device)
     model.load_state_dict(ckpt["ema"] if ema else ckpt["model"])
     model.eval()

@@ -26,11 +26,10 @@ from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
 from dynmix.views.chunks import ENGINE, ahead, of_tickers, row_keys, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
-from dynmix.views.factors import statistical_factors
-from dynmix.views.implicit import date_grid, scaled, trailing_scaled, trailing_std
+from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
+from dynmix.views.implicit import date_grid, scaled, trailing_std
 from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
-CHANNELS = ["ret_scaled", "mkt_scaled"]  # then the statistical factors' channels (factor_channels)
 __all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "write_parquet_chunks"]
 # company-days per feature chunk: bounds the memory. Under 2^20 rows a Float64 column stays below jemalloc's 8 MiB
 # "oversize" threshold, whose freed pages go back to the OS at once (5,000 x 25 y, 2M rows -> 900k: page faults
@@ -135,24 +134,6 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
     ), prices
 
 
-def factor_channels(k: int) -> list[str]:
-    """Names of the statistical-factor channels of the implicit view (columns of market.parquet)."""
-    return [f"factor{j + 1}_scaled" for j in range(k)]
-
-
-def _with_factors(market: pl.DataFrame, panel: np.ndarray, cfg: ViewsConfig) -> pl.DataFrame:
-    """`market` (by date, with gidx) plus the factor channels: the statistical factors of the equities' scaled
-    returns `panel` (T, N) (dynmix.views.factors), each scaled like the market by its own trailing std.
-    """
-    if cfg.factors == 0:
-        return market
-    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit)  # (T, K)
-    raw = [pl.Series(f"_f{j}", f[:, j]).fill_nan(None).gather(market["gidx"]) for j in range(cfg.factors)]
-    return market.with_columns(raw).with_columns(
-        trailing_scaled(pl.col(f"_f{j}"), cfg.vol_scale_window).alias(name)
-        for j, name in enumerate(factor_channels(cfg.factors))).drop(r.name for r in raw)
-
-
 def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, market: pl.DataFrame) -> dict[str, object]:
     return {
         "feature_names": plan.features,
@@ -225,6 +206,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         def implicit_chunks() -> Iterator[pl.DataFrame]:  # pass 1 (caller): raw features kept, implicit view written
             for tickers, out in ahead(features()):
                 raw.append((tickers, out.select("_tid", "gidx", *names)))
+                # panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)
                 cols = np.array([column.get(t, -1) for t in tickers.to_list()])[out["_tid"].to_numpy()]
                 scaled_panel[out["gidx"].to_numpy(), cols] = out["ret_scaled"].fill_null(np.nan).to_numpy()
                 partial.append(ex.partial_sums(raw[-1][1], names))
@@ -244,7 +226,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         n_tickers = sum(part["_tid"].n_unique() for _, part in raw)  # chunks hold whole tickers
         stats = ex.cross_section_stats(pl.concat(partial), names).collect(engine=ENGINE)
         with ThreadPoolExecutor(1) as pool:  # the factor fit (numpy, one BLAS thread) beside pass 2
-            fit = pool.submit(_with_factors, market, scaled_panel, cfg)
+            fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)
             write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4")
             market_out = fit.result().filter(plan.in_range).drop("gidx")
         write_parquet(market_out, views_dir / "market.parquet")

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from dynmix.errors import DynMIXError
+from dynmix.views.factors import CHANNELS
 
 
 @dataclass
@@ -183,8 +184,8 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
         return torch.from_numpy(filled.to_numpy(writable=True))
 
-    channels: list[str] = meta.get("channels", ["ret_scaled", "mkt_scaled"])
-    factor_cols = channels[2:]  # like the market channel: 0 where missing
+    channels: list[str] = meta.get("channels", CHANNELS)
+    factor_cols = channels[len(CHANNELS):]  # like the market channel: 0 where missing
     factors = market.select(pl.col(c).cast(pl.Float32).fill_null(0.0).fill_nan(0.0) for c in factor_cols)
 
     vt = ViewTensors(

@@ -3,7 +3,7 @@
 KMeans on the per-company mean implicit embedding (the branch never sees the sector) over the training dates.
 Measured (100 tickers x 5 sectors x 8 years, 4 epochs, 1 thread, invariance weight 25): plain views ARI 0.10
 (untrained 0.67); + ret*mkt and ret^2 channels 0.19; sector one-hot x4 alone 0.08; both together 0.95 (test-period
-means 0.73). Both are built into `load_view_tensors` (dynmix.views.tensors: CHANNELS, SECTOR_SCALE). With the
+means 0.73). Both are built in (dynmix.models.encoders.MomentInput; dynmix.views.tensors.SECTOR_SCALE). With the
 default invariance weight 5 (LossConfig): 0.97 train / 0.975 test (seed 0), 0.97 / 0.78 (seed 1); on 12 and 16
 years 0.975-1.0 on both periods (tests/pipelines/test_synthetic.py asserts the report's test-period ARI).
 

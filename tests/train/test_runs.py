@@ -8,7 +8,7 @@ import pytest
 from dynmix.config import DynMIXConfig, save_config
 from dynmix.errors import DynMIXError
 from dynmix.train import train
-from dynmix.train.runs import latest_run, load_run, new_run_dir, resolve_run, run_id
+from dynmix.train.runs import latest_run, load_run, new_run_dir, resolve_run, run_id, signature_changes, views_signature
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
 
@@ -47,5 +47,16 @@ def test_load_run_refuses_changed_views(views_home: Workspace, views: ViewTensor
     assert vt.feature_names == views.feature_names
     views.feature_names[0] = "renamed"
     write_views_fn(views, views_home.views)
-    with pytest.raises(DynMIXError, match="differ from those run"):
+    with pytest.raises(DynMIXError, match=r"differ from those run .*feature_names: .*added \['renamed'\]"):
         load_run(run)
+
+
+def test_signature_changes_name_what_changed(views: ViewTensors) -> None:
+    saved = views_signature(views)
+    assert signature_changes(saved, views) == ""
+    older = {**saved, "channels": ["ret_scaled", "mkt_scaled"], "window": 5}  # trained before the factor channels
+    views.channels.append("factor1_scaled")
+    msg = signature_changes(older, views)
+    assert "channels: 2 trained on, 3 now (added ['factor1_scaled'], gone [])" in msg
+    assert f"window: 5 trained on, {views.window} now" in msg and "[views] factors" in msg
+    assert "feature_names" not in msg

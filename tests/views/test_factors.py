@@ -59,11 +59,12 @@ def test_a_factor_keeps_its_meaning_across_refits() -> None:
     assert min(float(np.corrcoef(c.ravel(), first.ravel())[0, 1]) for c in corr) > 0.8
 
 
-def test_components_are_capped_by_the_companies_in_the_fit() -> None:
+def test_only_the_components_that_stand_out_of_noise_are_kept() -> None:
     x, _, _ = _grouped(n=4, groups=2)
     f = statistical_factors(x, k=5, fit_window=FIT, refit=REFIT)
     assert f.shape == (700, 5)
-    # 4 companies -> at most 2 components: the others carry no return (a rotation may mix zeros in, not out)
+    # 5 asked, 4 companies in 2 planted groups: the 2 group components are kept (both the half-the-companies cap and
+    # the noise edge allow 2 here), the other columns carry no return (a rotation may mix zeros in, not out)
     assert np.linalg.matrix_rank(np.nan_to_num(f[FIT:]), tol=1e-6) == 2
 
 
