@@ -7,10 +7,7 @@ so not `_`-prefixed) argument, so a new run or a refresh shows on the next rerun
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -153,34 +150,12 @@ def similarity_over_time(path: Path, view: str, ticker: str, others: list[str]) 
 
 
 # ---- planner ----------------------------------------------------------------------------------------------
-SERVICE = "dynmix.planning.service"
-
-
-def has_planning_service() -> bool:
-    """Whether this install has dynmix.planning.service (checked without importing torch)."""
-    import dynmix
-
-    return SERVICE in sys.modules or (Path(dynmix.__file__).parent / "planning" / "service.py").is_file()
-
-
-def planning_service() -> ModuleType | None:
-    """dynmix.planning.service (it provides plan_at) when this install has it, else None."""
-    if not has_planning_service():
-        return None
-    try:
-        return importlib.import_module(SERVICE)
-    except ModuleNotFoundError as e:
-        if e.name != SERVICE:
-            raise
-        return None
-
-
 @st.cache_data(show_spinner="planning…")
 def _plan(home: str, run_dir: str, date: dt.date, risk_aversion: float, cost: float, horizon: int,
           version: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    service = planning_service()
-    assert service is not None, "planning service vanished"
-    return service.plan_at(Workspace(Path(home)), Path(run_dir), date, risk_aversion=risk_aversion, cost=cost,
+    from dynmix.planning.service import plan_at  # torch and the models: only when the planner runs
+
+    return plan_at(Workspace(Path(home)), Path(run_dir), date, risk_aversion=risk_aversion, cost=cost,
                            horizon=horizon)
 
 

@@ -16,9 +16,8 @@ from typing import Any
 import torch
 
 from benchmarks.harness import loadavg
-from benchmarks.train_bench import config, make_trainer, stats, step_s, sync
+from benchmarks.train_bench import Trainer, config, make_trainer, stats, step_s, sync
 from benchmarks.views_bench import market_home
-from dynmix.train import Trainer
 from dynmix.views.tensors import load_view_tensors
 
 
@@ -37,7 +36,7 @@ def _failed(e: Exception) -> dict[str, str]:
 def _warm(trainer: Trainer, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, list[float]]:
     """Seconds of the warm-up steps, and their losses."""
     t0 = time.perf_counter()
-    losses = [float(trainer.train_step(i, t)["loss"]) for i, t in batches]
+    losses = [float(trainer.step_on(i, t)["loss"]) for i, t in batches]
     sync(trainer.views.device)
     return time.perf_counter() - t0, losses
 

@@ -1,8 +1,8 @@
-"""A measured training epoch: `Trainer.fit` for one full epoch over a fixed span of training dates.
+"""A measured training epoch: `Engine.fit` for one full epoch over a fixed span of training dates.
 
 Each case first times `load_view_tensors` (the scaling curve's tensors figures; this fresh process's peak
 memory right after it is the load's peak), then builds the trainer as `dynmix.train.job.train` does and runs
-`warmup` untimed steps. The timed epoch is `Trainer.fit(1)`: the date-blocked sampler, the index gathers,
+`warmup` untimed steps. The timed epoch is `Engine.fit(1)`: the date-blocked sampler, the index gathers,
 model, loss, backward, optimiser, schedule and EMA of every step, and the statistics of its logging steps,
 exactly what a training run does per epoch (minus writing metrics.jsonl and checkpoints).
 
@@ -23,7 +23,7 @@ from benchmarks.harness import loadavg, measure, peak_rss_mb
 from benchmarks.train_bench import config, make_trainer, sync
 from benchmarks.views_bench import market_home
 from dynmix.config import TrainConfig
-from dynmix.train.split import time_split
+from dynmix.runs.split import time_split
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 
 
@@ -64,7 +64,7 @@ def epoch_case(home: str, tickers: int, years: float, epoch_dates: int, batch_sa
     for k, (i, t) in enumerate(trainer.sampler.epoch(1)):  # warm-up on another order of the same dates
         if k >= warmup:
             break
-        float(trainer.train_step(i, t)["loss"])
+        float(trainer.step_on(i, t)["loss"])
     sync(dev)
     warmup_s = time.perf_counter() - t0
     trainer.step = 0  # fit(1) runs epoch 0 from its first step

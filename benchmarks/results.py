@@ -160,7 +160,7 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("scaling"):
         points, fits = scaling_rows(report["scaling"], cases.get("epoch", {}))
         lines += [f"## 3. Scaling ({years:g} years of history)", "",
-                  f"epoch = one measured epoch (`Trainer.fit`: sampler, gathers, model, loss, backward, optimiser, "
+                  f"epoch = one measured epoch (`Engine.fit`: sampler, gathers, model, loss, backward, optimiser, "
                   f"EMA) over the last {a['epoch_dates'] or 'all'} training dates of each market, after "
                   f"{a['train_warmup']} warm-up step(s); batches held near {a['batch_samples']:,} samples: "
                   f"dates per batch = max(1, round({a['batch_samples']:,} / N)). Its samples grow as N, so a "

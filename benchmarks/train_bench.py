@@ -1,12 +1,12 @@
 """Training throughput of the default DynMIX model (ModelConfig defaults) at one market size.
 
 The trainer is assembled from the public pieces exactly as `dynmix.train.job.train` does (model, VICReg loss,
-variance target, date-blocked sampler, AdamW + schedule, EMA, `Trainer`), without writing a run folder. Three
+variance target, date-blocked sampler, AdamW + schedule, EMA, the engine), without writing a run folder. Three
 timings over the same batches, after `warmup` untimed steps:
 
-    full step     next batch from the sampler + `Trainer.train_step` (index gathers of both views included)
-    model step    `Trainer.train_step` on the same batches gathered beforehand (the step minus sampler and gathers)
-    parts         the sampler alone and the gathers alone (`Trainer.batch`)
+    full step     next batch from the sampler + `Engine.train_step` (index gathers of both views included)
+    model step    `Engine.train_step` on the same batches gathered beforehand (the step minus sampler and gathers)
+    parts         the sampler alone and the gathers alone (`PairObjective.batch`)
 
 Full and model steps alternate batch by batch. The share of a step spent outside the model is given two ways:
 1 - model / full over those batches, and (sampler + gathers) / full (the parts timed directly; steadier on a
@@ -21,24 +21,41 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from benchmarks.harness import loadavg
 from benchmarks.views_bench import market_home
 from dynmix.config import DynMIXConfig
 from dynmix.losses.variance_target import VarianceTarget
-from dynmix.losses.vicreg import VICRegLoss
 from dynmix.models.dynmix import DynMIX
-from dynmix.train import EMA, Trainer
+from dynmix.runs.device import DistContext
+from dynmix.runs.split import time_split
+from dynmix.train import EMA, Engine
+from dynmix.train.pair import VICRegObjective
 from dynmix.train.schedule import make_optimizer
-from dynmix.train.split import time_split
 from dynmix.views.tensors import DateBlockSampler, ViewTensors, load_view_tensors
+
+
+class Trainer(Engine):
+    """The engine with DynMIX's VICReg objective, as dynmix.train.job assembles it; a step takes (i, t)."""
+
+    objective: VICRegObjective
+
+    @property
+    def views(self) -> ViewTensors:
+        return self.objective.views
+
+    def batch(self, i: Tensor, t: Tensor) -> dict[str, Tensor]:
+        return self.objective.batch(i, t)
+
+    def step_on(self, i: Tensor, t: Tensor) -> dict[str, Any]:
+        return self.train_step((i, t))
 
 
 def make_trainer(vt: ViewTensors, cfg: DynMIXConfig, allowed: Tensor | None = None,
                  compile_model: bool = False) -> Trainer:
     """A Trainer as `dynmix.train.job` builds it; `allowed` (T,) bool narrows the sampler's dates (default: the
-    training dates of the split); `compile_model` wraps the model in `torch.compile`, as job.py's `_wrap` does.
+    training dates of the split); `compile_model` wraps the model in `torch.compile`, as the session's `wrap` does.
     """
     split = time_split(vt, cfg.train)
     target = VarianceTarget.from_config(cfg.loss, vt.market_vol, vt.dispersion, split.train_mask).to(vt.device)
@@ -48,9 +65,9 @@ def make_trainer(vt: ViewTensors, cfg: DynMIXConfig, allowed: Tensor | None = No
     torch.manual_seed(cfg.train.seed)
     model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window).to(vt.device)
     optimizer, scheduler = make_optimizer(model, cfg.train, total)
-    net: nn.Module = torch.compile(model) if compile_model else model  # type: ignore[assignment]
-    return Trainer(net, VICRegLoss.from_config(cfg.loss), target, sampler, optimizer, scheduler, vt,
-                   ema=EMA(model, cfg.train.ema_momentum, total), amp=cfg.train.amp)
+    objective = VICRegObjective(model, cfg.loss, vt, target, DistContext(0, 1, vt.device), amp=cfg.train.amp)
+    objective.net = torch.compile(model) if compile_model else model  # type: ignore[assignment]
+    return Trainer(objective, sampler, optimizer, scheduler, ema=EMA(model, cfg.train.ema_momentum, total))
 
 
 def config(dates_per_batch: int | None = None) -> DynMIXConfig:
@@ -80,7 +97,7 @@ def train_case(home: str, tickers: int, years: float, steps: int, warmup: int, d
         sync(dev)
         sampler_s.append(time.perf_counter() - t0)
     for i, t in batches[:warmup]:
-        float(trainer.train_step(i, t)["loss"])  # warm-up: allocator, kernels, optimiser state
+        float(trainer.step_on(i, t)["loss"])  # warm-up: allocator, kernels, optimiser state
     timed = batches[warmup:]
     full, model, gather = [], [], []
     for k, (i, t) in enumerate(timed):  # interleaved, so a change in the machine's load hits both alike
@@ -89,9 +106,9 @@ def train_case(home: str, tickers: int, years: float, steps: int, warmup: int, d
         pre = {key: v.clone() for key, v in trainer.batch(i, t).items()}
         sync(dev)
         gather.append(time.perf_counter() - t0)
-        trainer.batch = lambda _i, _t, pre=pre: pre  # type: ignore[method-assign, misc]
+        trainer.objective.batch = lambda _i, _t, pre=pre: pre  # type: ignore[method-assign, misc]
         model.append(step_s(trainer, i, t))
-        del trainer.batch
+        del trainer.objective.batch
     samples = [int(i.numel()) for i, _ in timed]
     return {
         "device": str(dev), "threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
@@ -104,9 +121,9 @@ def train_case(home: str, tickers: int, years: float, steps: int, warmup: int, d
 
 
 def step_s(trainer: Trainer, i: torch.Tensor, t: torch.Tensor) -> float:
-    """Seconds of one `Trainer.train_step` on (i, t)."""
+    """Seconds of one `Engine.train_step` on (i, t)."""
     t0 = time.perf_counter()
-    float(trainer.train_step(i, t)["loss"])  # float(): waits for the step to finish
+    float(trainer.step_on(i, t)["loss"])  # float(): waits for the step to finish
     return time.perf_counter() - t0
 
 

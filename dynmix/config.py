@@ -16,7 +16,7 @@ import tomli_w
 from dynmix.errors import DynMIXError
 from dynmix.io import write_text
 
-VARIANCE_TARGETS: tuple[str, ...] = ("static", "market-vol", "dispersion")  # strategies for gamma (DESIGN §5)
+VARIANCE_TARGETS: tuple[str, ...] = ("static", "market-vol", "dispersion")  # strategies for gamma
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
@@ -28,7 +28,7 @@ class ViewsConfig:
     start: str | None = None  # first date used for views (None: all data; the sample source starts in 2005)
     vol_scale_window: int = 252  # trailing window (days) of the per-company return scale (implicit view)
     market_vol_window: int = 21  # trailing window of market realised volatility (for the variance target)
-    factors: int = 12  # K statistical factors of the cross-section in the implicit view (0: none; views/factors.py)
+    factors: int = 12  # statistical factors of the cross-section, one implicit channel each (0: none; views/factors.py)
     factor_window: int = 252  # trailing days each factor fit uses
     factor_refit: int = 63  # days between factor fits
 
@@ -37,19 +37,17 @@ class ViewsConfig:
 class ModelConfig:
     dim: int = 64  # D: representation size of both branches
     explicit_hidden: int = 256  # width of the explicit MLP
-    implicit_channels: int = 64  # width of the temporal conv encoder
+    implicit_width: int = 64  # width (conv channels) of the temporal conv encoder, not the view's channel count
     implicit_layers: int = 4  # temporal conv blocks (dilations 1, 2, 4, ...)
-    projector_dim: int = 256  # K: expander output, fed to the loss
+    projector_dim: int = 256  # expander output size, fed to the loss
     projector_hidden: int = 256  # expander hidden width
     dropout: float = 0.0
 
 
 @dataclass
 class LossConfig:
-    # lambda: invariance weight. VICReg's default is 25, but DynMIX's two views are different inputs (not two
-    # augmentations): at 25 the projections settle with std ~0.1-0.45, under every gamma, so the hinge
-    # relu(gamma - std) is always active and gamma changes no gradient (static = market-vol, bitwise). At 5 the
-    # spread reaches gamma and the target shapes training (tests/train/test_variance_effect.py; README).
+    objective: str = "vicreg"  # the pair loss of the two views (dynmix.train.pair.PAIR_OBJECTIVES)
+    # lambda: invariance weight; below VICReg's 25 so the projections' spread can reach gamma (README, variance target)
     sim_coeff: float = 5.0
     std_coeff: float = 25.0  # mu: variance weight
     cov_coeff: float = 1.0  # nu: covariance weight
@@ -118,7 +116,7 @@ class WorldConfig:
     latent: int = 32  # Z: company latent size (projected from the frozen DynMIX representations)
     market_latent: int = 16  # M: pooled market latent size
     hidden: int = 64  # width of the encoder, transition and head MLPs
-    factors: int = 3  # k: factor loadings per company, so Sigma = B B' + diag(sigma_idio^2)
+    loadings: int = 3  # k: factor loadings per company, so Sigma = B B' + diag(sigma_idio^2) (was `factors`)
     rollout: int = 5  # H: training rollout steps (return NLL at every h <= H, latent consistency at h < H)
     rho: float = 0.7  # weight of rollout step h is rho^(h-1) (TD-MPC2's temporal discount of the losses)
     consistency_coeff: float = 1.0  # weight of || next(z_t) - stopgrad(encode(t+1)) ||^2
@@ -128,6 +126,8 @@ class WorldConfig:
     lr: float = 2e-3  # peak AdamW learning rate (cosine decay)
     weight_decay: float = 1e-4
     seed: int = 0
+    log_every: int = 10  # steps between world_metrics.jsonl lines
+    checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
 
 
 @dataclass
@@ -177,7 +177,22 @@ def _drop_none(d: Any) -> Any:
     return d
 
 
+# Keys renamed since runs were saved: (section, old) -> new. An old config.toml still loads.
+RENAMED = {("model", "implicit_channels"): "implicit_width", ("world", "factors"): "loadings"}
+
+
+def _renamed(data: dict[str, Any], where: str) -> dict[str, Any]:
+    out = dict(data)
+    for (section, old), new in RENAMED.items():
+        if section == where and old in out:
+            if new in out:
+                raise DynMIXError(f"config [{where}]: {old!r} is the old name of {new!r}; give only {new!r}")
+            out[new] = out.pop(old)
+    return out
+
+
 def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
+    data = _renamed(data, where)
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:

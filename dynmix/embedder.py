@@ -86,8 +86,10 @@ class DynMIXEmbedder(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: None = None) -> DynMIXEmbedder:
         """Train on every date of the (T, A) price panel `X`; sets model_, config_, views_, embeddings_."""
+        from dynmix.runs.models import load_run
+        from dynmix.runs.rundir import RunDir
+        from dynmix.runs.viewstamp import views_signature
         from dynmix.train.job import train
-        from dynmix.train.runs import load_run, views_signature
         from dynmix.views.build import build_views
         from dynmix.views.explicit import LONGEST_WINDOW
 
@@ -99,7 +101,7 @@ class DynMIXEmbedder(TransformerMixin, BaseEstimator):
             ws, tickers = self._workspace(root, X)
             build_views(Store(ws.store), ws.views, cfg.views, progress=self.progress)
             run_dir = train(ws, cfg, run_name="embedder", progress=self.progress)
-            self.config_, model, vt = load_run(run_dir, "cpu")
+            self.config_, model, vt = load_run(RunDir(run_dir), "cpu")
             self.model_ = model
             self.views_ = views_signature(vt)
             self.feature_names_in_ = np.asarray(tickers, dtype=object)
@@ -121,7 +123,7 @@ class DynMIXEmbedder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> pd.DataFrame:
         """(A, D) mean implicit embedding of each ticker over the dates of `X` (columns as in `fit`)."""
         check_is_fitted(self, "model_")
-        from dynmix.train.runs import views_signature
+        from dynmix.runs.viewstamp import views_signature
         from dynmix.views.build import build_views
         from dynmix.views.tensors import load_view_tensors
 

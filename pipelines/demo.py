@@ -1,7 +1,8 @@
-"""`dynmix demo`: the whole product on the embedded data — sample -> views -> train (market-vol and the static
-ablation) -> evaluate -> forecast -> plan — with a summary printed at each step.
+"""`dynmix pipeline` and `dynmix demo`: every step after the data — views -> train (the configured variance
+target and the static ablation) -> evaluate -> JEPA and world model -> forecast -> plan — with a summary printed
+at each step. `demo` is the embedded sample data followed by this pipeline.
 
-Each stage is an ordinary library call, so a failing stage says which one and keeps what was done before it.
+Each step is an ordinary library call, so a failing step says which one and keeps what was done before it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from dynmix.config import DynMIXConfig, load_config
 from dynmix.data.sources.sample import load_sample
 from dynmix.data.store import Store
 from dynmix.evaluation.report import evaluate_run, headline_table
+from dynmix.forecast.service import forecast_table, run_forecast
+from dynmix.planning.service import planning_table, run_plan
+from dynmix.train.jepa import fit_jepa
 from dynmix.train.job import train
+from dynmix.train.world import fit_world
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 
 CONFIG = Path(__file__).parent / "configs" / "demo.toml"
 
 
-def demo_config(epochs: int | None = None, device: str | None = None, path: Path = CONFIG) -> DynMIXConfig:
-    """The pipeline's TOML config (`path`), with the command line's overrides."""
+def demo_config(epochs: int | None = None, device: str | None = None, path: Path | None = CONFIG) -> DynMIXConfig:
+    """The pipeline's TOML config (`path`; None: the defaults), with the command line's overrides."""
     cfg = load_config(path)
     if epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
@@ -63,42 +68,48 @@ def train_and_evaluate(ws: Workspace, cfg: DynMIXConfig, tag: str, console: Cons
     return run_dir, static_dir, report
 
 
-def _optional(name: str) -> Any:
-    """The forecasting/planning stages, when that part of DynMIX is installed."""
-    import importlib
+def run_pipeline(ws: Workspace, cfg: DynMIXConfig, *, tag: str = "run", forecast: bool = True,
+                 console: Console | None = None, first: int = 1, of: int = 6) -> dict[str, Any]:
+    """Views -> train -> evaluate -> JEPA + world model -> forecast -> plan on what HOME/store holds.
 
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return None
+    `first`/`of` number the steps (the demo's data step comes before). Returns the run folders and the reports.
+    """
+    console = console or Console(highlight=False)
+    n = first
+
+    def title(text: str) -> str:
+        nonlocal n
+        n += 1
+        return f"{n - 1}/{of} {text}"
+
+    views = stage(console, title("views: explicit + implicit"), lambda: build_views(Store(ws.store), ws.views,
+                                                                                   cfg.views))
+    console.print(f"views: {views.n_tickers} companies x {views.n_dates} dates, {len(views.feature_names)} explicit "
+                  f"features, market = {views.market_source} ({views.first_date} -> {views.last_date})", markup=False)
+    steps = (title("train"), title("evaluate"))
+    run_dir, static_dir, report = train_and_evaluate(ws, cfg, tag, console, steps=steps)
+    out: dict[str, Any] = {"run": run_dir, "static_run": static_dir, "report": report}
+    if forecast:
+        stage(console, title("train the world model and the temporal JEPA of the run"),
+              lambda: (fit_world(ws, run_dir), fit_jepa(ws, run_dir)))
+        res = stage(console, title("forecast: surprise index and volatility vs HAR-RV / GARCH"),
+                    lambda: run_forecast(ws, run_dir, progress=True))
+        console.print(forecast_table(res), markup=False, soft_wrap=True)
+        plan = stage(console, title("plan: world-model MPC vs skfolio baselines"),
+                     lambda: run_plan(ws, run_dir, progress=True))
+        console.print(planning_table(plan), markup=False, soft_wrap=True)
+        out |= {"forecast": res, "plan": plan}
+    console.rule("[bold]done")
+    console.print(f"Explore it: dynmix --home {ws.home} dashboard", markup=False)
+    return out
 
 
 def run_demo(ws: Workspace, *, epochs: int | None = None, device: str | None = None, forecast: bool = True,
              console: Console | None = None) -> dict[str, Any]:
-    """Run every stage on the embedded sample; return the run folders and the final report."""
+    """The embedded sample, then the pipeline with the demo's config."""
     console = console or Console(highlight=False)
     cfg = demo_config(epochs, device)
-    store = Store(ws.store)
-    summary = stage(console, "1/6 data: embedded S&P 500 sample", lambda: load_sample(store))
+    summary = stage(console, f"1/{7 if forecast else 4} data: embedded S&P 500 sample",
+                    lambda: load_sample(Store(ws.store)))
     console.print(summary.line(), markup=False)
-    views = stage(console, "2/6 views: explicit + implicit", lambda: build_views(store, ws.views, cfg.views))
-    console.print(f"views: {views.n_tickers} companies x {views.n_dates} dates, {len(views.feature_names)} explicit "
-                  f"features, market = {views.market_source} ({views.first_date} -> {views.last_date})", markup=False)
-
-    run_dir, static_dir, report = train_and_evaluate(ws, cfg, "demo", console, steps=("3/6", "4/6"))
-    out: dict[str, Any] = {"run": run_dir, "static_run": static_dir, "report": report}
-    fc = _optional("dynmix.evaluation.forecast") if forecast else None
-    if fc is not None and hasattr(fc, "run_forecast"):
-        res = stage(console, "5/6 forecast: surprise index and volatility vs HAR-RV / GARCH",
-                     lambda: fc.run_forecast(ws, run_dir, progress=True))
-        console.print(fc.forecast_table(res), markup=False, soft_wrap=True)
-        svc = _optional("dynmix.planning.service")
-        if svc is not None and hasattr(svc, "run_plan"):
-            plan = stage(console, "6/6 plan: world-model MPC vs skfolio baselines",
-                          lambda: svc.run_plan(ws, run_dir, progress=True))
-            console.print(svc.planning_table(plan), markup=False, soft_wrap=True)
-    console.rule("[bold]done")
-    console.print(f"Explore it: dynmix --home {ws.home} dashboard", markup=False)
-    return out
+    return run_pipeline(ws, cfg, tag="demo", forecast=forecast, console=console, first=2, of=7 if forecast else 4)

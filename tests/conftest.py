@@ -48,11 +48,11 @@ def seeded_run():  # noqa: ANN201 - returns the maker below
     import json
 
     import torch
+    from dynmix.train.checkpoint import save_checkpoint
+    from dynmix.train.runs import views_signature
 
     from dynmix.config import save_config
     from dynmix.models.dynmix import DynMIX
-    from dynmix.train.checkpoint import save_checkpoint
-    from dynmix.train.runs import views_signature
     from dynmix.train.schedule import make_optimizer
     from dynmix.views.tensors import ViewTensors
 
@@ -97,7 +97,7 @@ def tiny_run_config():  # noqa: ANN201 - returns the maker below
     def make(plan: PlanConfig | None = None, world_epochs: int = 2) -> DynMIXConfig:
         return DynMIXConfig(
             views=ViewsConfig(window=20, min_window_obs=15, start=None, vol_scale_window=60),
-            model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+            model=ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
                               projector_hidden=16),
             train=TrainConfig(epochs=1, dates_per_batch=32, device="cpu"),
             plan=plan or PlanConfig(samples=64, iterations=3, elites=8),

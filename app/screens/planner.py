@@ -32,10 +32,7 @@ def plan_dates() -> list:
 
 st.subheader("Plan on a date")
 dates = plan_dates()
-if not loaders.has_planning_service():
-    components.hint("The interactive planner (dynmix.planning.service.plan_at) is not part of this install yet; "
-                    "the backtest below still shows what `dynmix plan` wrote.")
-elif not dates:
+if not dates:
     components.hint(f"Run {run.name} has no dates to plan on (gamma.parquet is absent).")
 else:
     c1, c2, c3 = st.columns(3)

@@ -27,16 +27,15 @@ def _root(
     common.set_home(home)
 
 
-def _register() -> None:
-    """Import every command module; each adds its commands to `app` (or a sub-app) on import."""
-    import importlib
-
-    for name in ("data", "views", "train", "evaluate", "forecast", "plan", "dashboard", "demo"):
-        try:
-            importlib.import_module(f"dynmix.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"dynmix.cli.{name}":
-                raise
-
-
-_register()
+# Every command module adds its commands to `app` (or a sub-app) on import; imported at the end of this module.
+from dynmix.cli import (  # noqa: E402, F401
+    dashboard,
+    data,
+    demo,
+    evaluate,
+    forecast,
+    pipeline,
+    plan,
+    train,
+    views,
+)

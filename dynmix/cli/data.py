@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
 from dynmix.cli.app import app
@@ -12,9 +10,5 @@ data_app = typer.Typer(help="Get market data into HOME/store/ (sample, import, r
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-for _name in ("data_local", "data_refresh", "data_synth"):
-    try:
-        importlib.import_module(f"dynmix.cli.{_name}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"dynmix.cli.{_name}":
-            raise
+# Each source's module adds its commands to `data_app` on import.
+from dynmix.cli import data_local, data_refresh, data_synth  # noqa: E402, F401

@@ -8,6 +8,8 @@ import typer
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
+from pipelines.demo import run_demo
+from pipelines.synthetic import run_synthetic
 
 
 @app.command("demo")
@@ -15,7 +17,8 @@ from dynmix.cli.common import console, friendly, workspace
 def demo(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the demo's epochs.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
-    forecast: Annotated[bool, typer.Option("--forecast/--no-forecast", help="Also forecast and plan.")] = True,
+    forecast: Annotated[bool, typer.Option("--forecast/--no-forecast", help="Also train the JEPA and the world "
+                                           "model, forecast and plan.")] = True,
     synthetic: Annotated[bool, typer.Option(
         "--synthetic", help="A synthetic market with planted sectors instead of the embedded sample.")] = False,
     tickers: Annotated[int, typer.Option("--tickers", "-n", help="--synthetic: companies.")] = 100,
@@ -23,16 +26,13 @@ def demo(
     years: Annotated[float, typer.Option("--years", "-y", help="--synthetic: years of history.")] = 12.0,
     seed: Annotated[int, typer.Option("--seed", help="--synthetic: seed of the market.")] = 0,
 ) -> None:
-    """Sample data -> views -> train (market-vol + static) -> evaluate -> forecast -> plan, with a summary.
+    """Sample data, then `dynmix pipeline`: views -> train (market-vol + static) -> evaluate -> JEPA + world model
+    -> forecast -> plan, with a summary.
 
     With --synthetic: a seeded market with planted sectors -> views -> train both -> evaluate (sector recovery).
     """
     if synthetic:
-        from pipelines.synthetic import run_synthetic
-
         run_synthetic(workspace(), tickers=tickers, sectors=sectors, years=years, seed=seed, epochs=epochs,
                       device=device, console=console)
         return
-    from pipelines.demo import run_demo
-
     run_demo(workspace(), epochs=epochs, device=device, forecast=forecast, console=console)

@@ -1,4 +1,4 @@
-"""`dynmix evaluate RUN [--compare RUN2]`: out-of-sample evaluation of a run's embeddings (DESIGN §7)."""
+"""`dynmix evaluate RUN [--compare RUN2]`: out-of-sample evaluation of a run's embeddings."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from rich.markup import escape
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
+from dynmix.evaluation.report import evaluate_run, headline_table
+from dynmix.runs.rundir import RunDir
 
 
 @app.command("evaluate")
@@ -22,16 +24,13 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score the embeddings against baselines on the test period; write report.json and report.md."""
-    from dynmix.evaluation.report import evaluate_run, headline_table
-    from dynmix.train.runs import resolve_run
-
     ws = workspace()
-    run_dir = resolve_run(ws, run)
-    other = resolve_run(ws, compare) if compare is not None else None
-    with console.status(f"evaluating {run_dir.name} …"):
-        report = evaluate_run(ws, run_dir, compare=other)
+    rd = RunDir.resolve(ws, run)
+    other = RunDir.resolve(ws, compare) if compare is not None else None
+    with console.status(f"evaluating {rd.name} …"):
+        report = evaluate_run(ws, rd, compare=other)
     console.print(headline_table(report), markup=False, soft_wrap=True)
     for note in report.get("notes", []):
         console.print(f"[dim]note:[/] {escape(note)}", soft_wrap=True)
-    console.print(f"report: {run_dir / 'report.json'}", markup=False, soft_wrap=True)
-    console.print(f"        {run_dir / 'report.md'}", markup=False, soft_wrap=True)
+    console.print(f"report: {rd.report_path}", markup=False, soft_wrap=True)
+    console.print(f"        {rd.report_md_path}", markup=False, soft_wrap=True)

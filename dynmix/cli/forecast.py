@@ -1,5 +1,5 @@
-"""`dynmix forecast RUN`: world model (trained when missing), volatility forecasts against HAR-RV / GARCH(1,1),
-latent and density forecast errors, and the JEPA surprise index when installed (DESIGN §6-7).
+"""`dynmix forecast RUN`: the run's world model's volatility forecasts against HAR-RV / GARCH(1,1), latent and
+density forecast errors, and the JEPA surprise index. Trains nothing (`dynmix train --stage world|jepa` does).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from rich.markup import escape
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
 from dynmix.cli.report_tables import section_table
+from dynmix.forecast.service import run_forecast
+from dynmix.runs.rundir import RunDir
 
 TABLES = (
     ("volatility", "Volatility of the next 5 days, test period: QLIKE (variance) and MSE (daily variance, %²)"),
@@ -24,20 +26,12 @@ TABLES = (
 @friendly
 def forecast_cmd(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Epochs of the models trained now (default: "
-                                               "the run's config); an existing world.pt is reused unless --retrain.",
-                                               show_default=False)] = None,
-    retrain: Annotated[bool, typer.Option("--retrain", help="Train the world model again even if world.pt "
-                                          "exists.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,
 ) -> None:
     """Forecast with the run's world model against baselines; write RUN/forecast/ and merge report.json."""
-    from dynmix.evaluation.forecast import run_forecast
-    from dynmix.train.runs import resolve_run
-
     ws = workspace()
-    run_dir = resolve_run(ws, run)
-    result = run_forecast(ws, run_dir, epochs=epochs, retrain=retrain, progress=not no_progress)
+    rd = RunDir.resolve(ws, run)
+    result = run_forecast(ws, rd, progress=not no_progress)
     for key, title in TABLES:
         if result.get(key):
             console.print(section_table(result[key], title))
@@ -47,5 +41,5 @@ def forecast_cmd(
         console.print(section_table(rows, "JEPA surprise index"))
     for note in result.get("notes", []):
         console.print(f"[dim]note:[/] {escape(str(note))}", soft_wrap=True)
-    console.print(f"forecasts: {run_dir / 'forecast'}", markup=False, soft_wrap=True)
-    console.print(f"report:    {run_dir / 'report.md'}", markup=False, soft_wrap=True)
+    console.print(f"forecasts: {rd.forecast_dir}", markup=False, soft_wrap=True)
+    console.print(f"report:    {rd.report_md_path}", markup=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""`dynmix plan RUN`: walk-forward backtest of the world-model MPC against the skfolio baselines (DESIGN §6-7)."""
+"""`dynmix plan RUN`: walk-forward backtest of the world-model MPC against the skfolio baselines."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from rich.markup import escape
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
 from dynmix.cli.report_tables import section_table
+from dynmix.planning.service import run_plan
+from dynmix.runs.rundir import RunDir
 
 
 @app.command("plan")
@@ -18,17 +20,16 @@ def plan_cmd(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,
 ) -> None:
-    """Backtest the planner on the run's test period (costs and rebalancing from the run's config)."""
-    from dynmix.planning.service import run_plan
-    from dynmix.train.runs import resolve_run
-
+    """Backtest the planner on the run's test period (costs and rebalancing from the run's config); needs the
+    run's world model (`dynmix train --stage world`).
+    """
     ws = workspace()
-    run_dir = resolve_run(ws, run)
-    result = run_plan(ws, run_dir, progress=not no_progress)
+    rd = RunDir.resolve(ws, run)
+    result = run_plan(ws, rd, progress=not no_progress)
     s = result["setup"]
     title = (f"Walk-forward {s['test_start']} .. {s['test_end']}, {s['assets']} assets, rebalance {s['rebalance']} "
              f"({s['rebalances']} times), {s['cost_bps']:g} bps per unit of turnover; net of costs, annualised")
     console.print(section_table(result["planning"], title, first="strategy"))
     for note in result.get("notes", []):
         console.print(f"[dim]note:[/] {escape(str(note))}", soft_wrap=True)
-    console.print(f"backtest: {run_dir / 'planning'}", markup=False, soft_wrap=True)
+    console.print(f"backtest: {rd.planning_dir}", markup=False, soft_wrap=True)

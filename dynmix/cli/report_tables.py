@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from dynmix.evaluation.report_md import LOWER_IS_BETTER, LOWER_PREFIXES
+from dynmix.runs.report_md import LOWER_IS_BETTER, LOWER_PREFIXES
 
 
 def _cell(v: Any) -> str:

@@ -1,4 +1,6 @@
-"""`dynmix train` (also under `torchrun --nproc_per_node N -m dynmix train …`) and `dynmix embed RUN`."""
+"""`dynmix train [--stage dynmix|jepa|world]` (also under `torchrun --nproc_per_node N -m dynmix train …`) and
+`dynmix embed RUN`.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +15,25 @@ from dynmix.cli.common import console, friendly, workspace
 from dynmix.config import DEVICES, load_config
 from dynmix.config import VARIANCE_TARGETS as STRATEGIES
 from dynmix.errors import DynMIXError
+from dynmix.losses.distributed import rank
+from dynmix.runs.device import resolve_device
+from dynmix.runs.models import load_run
+from dynmix.runs.rundir import RunDir
+from dynmix.train.embed import export_embeddings
+from dynmix.train.jepa import fit_jepa
+from dynmix.train.job import train
+from dynmix.train.world import fit_world
+
+STAGES = ("dynmix", "jepa", "world")
 
 
 @app.command("train")
 @friendly
 def train_cmd(
+    stage: Annotated[str, typer.Option("--stage", help="dynmix: the encoders (a new run); jepa | world: the "
+                                       "temporal JEPA or the world model of a trained run (--run).")] = "dynmix",
+    run: Annotated[str, typer.Option("--run", help="--stage jepa|world: the run (id, folder or 'latest').")
+                   ] = "latest",
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (defaults for everything else).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: the config's).",
                                                show_default=False)] = None,
@@ -27,18 +43,30 @@ def train_cmd(
                                                show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.", show_default=False)] = None,
     resume: Annotated[str | None, typer.Option(
-        "--resume", help="Continue a run (id, folder or 'latest') exactly from its checkpoint, with its saved config.",
-        show_default=False)] = None,
+        "--resume", help="--stage dynmix: continue a run (id, folder or 'latest') exactly from its checkpoint, with "
+        "its saved config; --stage jepa|world: 'yes' continues the run's unfinished model.", show_default=False)
+    ] = None,
     run_name: Annotated[str | None, typer.Option("--run-name", help="Tag of the run id (default: the variance "
                                                  "target).", show_default=False)] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
-    """Train DynMIX embeddings on HOME/views; writes HOME/runs/<run-id>/."""
-    from dynmix.losses.distributed import rank
-    from dynmix.train.job import train
-
+    """Train on HOME/views: the DynMIX encoders into a new HOME/runs/<run-id>/, or a run's JEPA or world model."""
+    if stage not in STAGES:
+        raise DynMIXError(f"--stage {stage!r}: expected one of {', '.join(STAGES)}")
     if device is not None and device not in DEVICES:
         raise DynMIXError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
+    if stage != "dynmix":
+        given = [k for k, v in {"--config": config, "--device": device, "--variance-target": variance_target,
+                                "--seed": seed, "--run-name": run_name}.items() if v is not None]
+        if given:
+            raise DynMIXError(f"--stage {stage} trains with the run's saved config; drop {', '.join(given)}")
+        ws = workspace()
+        rd = RunDir.resolve(ws, run)
+        fit = fit_jepa if stage == "jepa" else fit_world
+        path = fit(ws, rd, epochs=epochs, resume=resume is not None, progress=not no_progress)
+        if rank() == 0:
+            console.print(f"{stage}: [bold]{path}[/]")
+        return
     if variance_target is not None and variance_target not in STRATEGIES:
         raise DynMIXError(f"--variance-target {variance_target!r}: expected one of {', '.join(STRATEGIES)}")
     if resume is not None:
@@ -63,13 +91,9 @@ def embed_cmd(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA weights instead of the final ones.")] = False,
 ) -> None:
-    """Re-export embeddings.parquet of a run with its saved model (every valid ticker and date)."""
-    from dynmix.train.dist import resolve_device
-    from dynmix.train.embed import export_embeddings
-    from dynmix.train.runs import load_run, resolve_run
-
+    """Re-export the embeddings of a run with its saved model (every valid ticker and date)."""
     ws = workspace()
-    run_dir = resolve_run(ws, run)
-    cfg, model, vt = load_run(run_dir, resolve_device(device), views_dir=ws.views, ema=ema)
-    path = export_embeddings(model, vt, run_dir / "embeddings.parquet", 2 * cfg.train.dates_per_batch, cfg.train.amp)
+    rd = RunDir.resolve(ws, run)
+    cfg, model, vt = load_run(rd, resolve_device(device), views_dir=ws.views, ema=ema)
+    path = export_embeddings(model, vt, rd.embeddings_path, 2 * cfg.train.dates_per_batch, cfg.train.amp)
     console.print(f"embeddings: [bold]{path}[/]")

@@ -1,6 +1,6 @@
-"""`evaluate_run`: score a run's embeddings out of sample against baselines; write report.json / report.md.
+"""`evaluate_run`: score a run's embeddings out of sample against baselines; merge them into the run's report.
 
-Protocol (DESIGN §7): split.json divides dates into train (<= train_end) and test (later). Similarity and
+Protocol: the run's split divides dates into train (<= train_end) and test (later). Similarity and
 hedging use vectors from train-period data scored on test-period returns; sector recovery uses test-period
 vectors only (the encoders never trained on those dates), probed leave-one-company-out.
 Shapes: N companies, D features, T dates.
@@ -8,8 +8,6 @@ Shapes: N companies, D features, T dates.
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +18,10 @@ from dynmix.errors import DynMIXError
 from dynmix.evaluation.baselines import baseline_vectors, pearson_similarity, period, returns_panel
 from dynmix.evaluation.collapse import collapse_metrics
 from dynmix.evaluation.probes import LOO_MAX, probe_set, sector_metrics
-from dynmix.evaluation.report_md import headline_table, render_markdown
-from dynmix.evaluation.run_inputs import (
-    RunInputs,
-    check_embeddings,
-    embedding_rows,
-    load_run_inputs,
-    mean_embeddings,
-    read_split,
-)
+from dynmix.evaluation.run_inputs import RunInputs, embedding_rows, load_run_inputs, mean_embeddings
 from dynmix.evaluation.similarity import MIN_OBS, cosine_matrix, similarity_metrics
-from dynmix.io import write_json, write_text
+from dynmix.runs.report_md import headline_table, render_markdown
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
 VIEWS = ("implicit", "explicit", "fused")
@@ -38,23 +29,13 @@ SPLIT_KEYS = ("train_start", "train_end", "test_start", "test_end")
 Periods = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # ({ticker: (D,)} train, {ticker: (D,)} test)
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf -> None so report.json stays valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _periods(run: RunInputs, path: Path, view: str) -> Periods:
     return (mean_embeddings(path, view, run.train_start, run.train_end),
             mean_embeddings(path, view, run.test_start, run.test_end))
 
 
-def _run_methods(run: RunInputs, compare: Path | None, notes: list[str]) -> tuple[dict[str, Periods], dict[str, Path]]:
+def _run_methods(run: RunInputs, compare: RunDir | None, notes: list[str]
+                 ) -> tuple[dict[str, Periods], dict[str, Path]]:
     """Per-period mean embeddings of the run's views (and the compared run's implicit view)."""
     methods: dict[str, Periods] = {}
     sources: dict[str, Path] = {}  # collapse key -> embeddings file, for the implicit-type sources
@@ -65,8 +46,8 @@ def _run_methods(run: RunInputs, compare: Path | None, notes: list[str]) -> tupl
         else:
             notes.append(f"view {view!r} absent from embeddings.parquet: dynmix_{view} not scored")
     if compare is not None:
-        path = check_embeddings(compare)
-        other = read_split(compare)
+        path = compare.checked_embeddings()
+        other = compare.read_split()
         if any(str(other.get(k)) != str(run.split.get(k)) for k in SPLIT_KEYS):
             notes.append(f"{compare.name} has a different split.json; scored on {run.run_id}'s split")
         name = f"{compare.name}_implicit"
@@ -92,11 +73,12 @@ def _universe(run: RunInputs, methods: dict[str, Periods], notes: list[str]) -> 
     return kept
 
 
-def evaluate_run(ws: Workspace, run_dir: str | Path, compare: str | Path | None = None) -> dict[str, Any]:
+def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Path | RunDir | None = None
+                 ) -> dict[str, Any]:
     """Evaluate the run in `run_dir` (optionally against another run's implicit view); write the reports."""
-    run = load_run_inputs(ws, Path(run_dir))
+    run = load_run_inputs(ws, RunDir.of(run_dir))
     cfg, notes = run.eval_cfg, list(run.notes)
-    methods, sources = _run_methods(run, Path(compare) if compare is not None else None, notes)
+    methods, sources = _run_methods(run, RunDir.of(compare) if compare is not None else None, notes)
     tickers = _universe(run, methods, notes)
     ret = returns_panel(run.prices, tickers)
     train_ret, test_ret = period(ret, run.train_start, run.train_end), period(ret, run.test_start, run.test_end)
@@ -135,23 +117,7 @@ def evaluate_run(ws: Workspace, run_dir: str | Path, compare: str | Path | None 
                 for key, path in sources.items()}
     ours = {"split": run.split, "sector": sector, "similarity": similarity, "hedging": hedging,
             "collapse": collapse, "notes": notes}
-    return write_report(run.run_dir, ours)
+    return run.rd.update_report(ours)
 
 
-def write_report(run_dir: Path, ours: dict[str, Any]) -> dict[str, Any]:
-    """Merge `ours` into an existing report.json (other top-level keys kept), write it and report.md."""
-    path = run_dir / "report.json"
-    existing: dict[str, Any] = {}
-    if path.exists():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            existing = loaded if isinstance(loaded, dict) else {}
-        except json.JSONDecodeError:
-            ours = {**ours, "notes": [*ours.get("notes", []), "the previous report.json was not valid JSON: replaced"]}
-    report: dict[str, Any] = _clean({**existing, **ours})
-    write_json(report, path)
-    write_text(render_markdown(report), run_dir / "report.md")
-    return report
-
-
-__all__ = ["evaluate_run", "headline_table", "render_markdown", "write_report"]
+__all__ = ["evaluate_run", "headline_table", "render_markdown"]

@@ -1,13 +1,12 @@
 """What an evaluation reads: a run's split, eval config and embeddings, and the store's equities and sectors.
 
-Embeddings contract (`embeddings.parquet`): date (Date), ticker (str), view in {explicit, implicit, fused},
+Embeddings contract (`RunDir.embeddings_path`): date (Date), ticker (str), view in {explicit, implicit, fused},
 embedding (list[float32] of length D). Shapes: N companies, D dimensions, S rows (company-days).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ import polars as pl
 from dynmix.config import EvalConfig, config_from_dict
 from dynmix.data.store import Store
 from dynmix.errors import DataError, DynMIXError
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
-EMBEDDING_COLUMNS = ("date", "ticker", "view", "embedding")
 MAX_COLLAPSE_ROWS = 200_000  # collapse statistics use at most this many company-days (whole dates kept)
 
 
@@ -29,7 +28,7 @@ MAX_COLLAPSE_ROWS = 200_000  # collapse statistics use at most this many company
 class RunInputs:
     """A run's split (train: dates <= train_end; test: later), eval config, embeddings and store data."""
 
-    run_dir: Path
+    rd: RunDir
     split: dict[str, Any]
     train_start: dt.date | None
     train_end: dt.date
@@ -44,11 +43,11 @@ class RunInputs:
 
     @property
     def run_id(self) -> str:
-        return self.run_dir.name
+        return self.rd.name
 
     @property
     def embeddings_path(self) -> Path:
-        return self.run_dir / "embeddings.parquet"
+        return self.rd.embeddings_path  # type: ignore[no-any-return]
 
 
 def _date(split: dict[str, Any], key: str, path: Path, required: bool) -> dt.date | None:
@@ -63,22 +62,9 @@ def _date(split: dict[str, Any], key: str, path: Path, required: bool) -> dt.dat
         raise DataError(f"{key} = {value!r}: expected an ISO date (YYYY-MM-DD)", file=path) from e
 
 
-def read_split(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "split.json"
-    if not path.exists():
-        raise DynMIXError(f"{path} not found: expected the run's train/test split (is {run_dir} a finished run?)")
-    try:
-        split = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON ({e.msg})", file=path, row=e.lineno) from e
-    if not isinstance(split, dict):
-        raise DataError("expected a JSON object with train_start, train_end, test_start, test_end", file=path)
-    return split
-
-
-def read_eval_config(run_dir: Path) -> EvalConfig:
+def read_eval_config(rd: RunDir) -> EvalConfig:
     """The [eval] section of the run's config.toml (defaults when absent)."""
-    path = run_dir / "config.toml"
+    path = rd.config_path
     if not path.exists():
         return EvalConfig()
     try:
@@ -88,27 +74,15 @@ def read_eval_config(run_dir: Path) -> EvalConfig:
     return config_from_dict({"eval": data.get("eval", {})}).eval
 
 
-def check_embeddings(run_dir: Path) -> Path:
-    """The run's embeddings.parquet, checked against the contract's columns."""
-    path = run_dir / "embeddings.parquet"
-    if not path.exists():
-        raise DynMIXError(f"{path} not found: expected the run's embeddings (train the run to the end first)")
-    schema = pl.scan_parquet(path).collect_schema()
-    missing = [c for c in EMBEDDING_COLUMNS if c not in schema]
-    if missing:
-        raise DataError(f"missing column(s) {missing}: expected {list(EMBEDDING_COLUMNS)}", file=path)
-    return path
-
-
-def load_run_inputs(ws: Workspace, run_dir: Path) -> RunInputs:
+def load_run_inputs(ws: Workspace, rd: RunDir) -> RunInputs:
     """Read everything `evaluate_run` needs; errors name the file and what was expected."""
-    split = read_split(run_dir)
-    sp = run_dir / "split.json"
+    split = rd.read_split()
+    sp = rd.split_path
     train_end = _date(split, "train_end", sp, required=True)
     assert train_end is not None
     test_start = _date(split, "test_start", sp, required=False)
     test_start = max(test_start or train_end, train_end + dt.timedelta(days=1))
-    path = check_embeddings(run_dir)
+    path = rd.checked_embeddings()
     views = set(pl.scan_parquet(path).select(pl.col("view").unique()).collect()["view"].to_list())
     store = Store(ws.store)
     if not store.exists():
@@ -116,9 +90,9 @@ def load_run_inputs(ws: Workspace, run_dir: Path) -> RunInputs:
     meta = store.meta_for_prices().filter(pl.col("asset_type") == "equity")
     equities = meta["ticker"].to_list()
     return RunInputs(
-        run_dir=run_dir, split=split, train_start=_date(split, "train_start", sp, required=False),
+        rd=rd, split=split, train_start=_date(split, "train_start", sp, required=False),
         train_end=train_end, test_start=test_start, test_end=_date(split, "test_end", sp, required=False),
-        eval_cfg=read_eval_config(run_dir), views=views, prices=store.read_prices(equities), equities=equities,
+        eval_cfg=read_eval_config(rd), views=views, prices=store.read_prices(equities), equities=equities,
         sectors=dict(zip(meta["ticker"].to_list(), meta["sector"].to_list(), strict=True)),
     )
 

@@ -19,7 +19,7 @@ class DynMIX(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.f_e = ExplicitEncoder(n_features, cfg.explicit_hidden, cfg.dim, cfg.dropout)
-        self.f_i = ImplicitEncoder(n_channels, window, cfg.implicit_channels, cfg.implicit_layers, cfg.dim,
+        self.f_i = ImplicitEncoder(n_channels, window, cfg.implicit_width, cfg.implicit_layers, cfg.dim,
                                    cfg.dropout)
         self.g_e = Projector(cfg.dim, cfg.projector_hidden, cfg.projector_dim)
         self.g_i = Projector(cfg.dim, cfg.projector_hidden, cfg.projector_dim)

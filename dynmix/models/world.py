@@ -89,7 +89,7 @@ class WorldModel(nn.Module):
         self.dyn_company = _mlp(z + m, hid, z)
         self.dyn_market = _mlp(m + z, hid, m)
         self.norm_company, self.norm_market = nn.LayerNorm(z), nn.LayerNorm(m)
-        self.head = _mlp(z + m, hid, 2 + cfg.factors)
+        self.head = _mlp(z + m, hid, 2 + cfg.loadings)
 
     def encode(self, reps: Tensor, mask: Tensor, market: Tensor) -> Latent:
         """z_t from reps (B, N, E), mask (B, N), market (B, G); the market latent pools the companies present."""

@@ -21,42 +21,34 @@ import polars as pl
 import torch
 from rich.progress import Progress
 
-from dynmix.config import load_config
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
-from dynmix.evaluation.baselines_alloc import mpc_strategy, skfolio_baselines
-from dynmix.evaluation.report import write_report
-from dynmix.evaluation.report_md import markdown_table
-from dynmix.io import write_parquet
+from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
+from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 from dynmix.planning.portfolio import PortfolioMPC
 from dynmix.planning.world_risk import WorldRiskModel, world_strategy
-from dynmix.train.dist import resolve_device
-from dynmix.train.runs import load_run
-from dynmix.train.threads import single_thread
-from dynmix.train.world_data import build_panel
-from dynmix.train.world_run import WORLD_FILE, prepare_world
-from dynmix.train.world_trainer import load_world
+from dynmix.runs.models import load_run, load_world, load_world_run, run_device
+from dynmix.runs.panel import build_panel
+from dynmix.runs.report_md import markdown_table
+from dynmix.runs.rundir import RunDir
+from dynmix.runs.threads import single_thread
 from dynmix.workspace import Workspace
 
 METRICS = ("ann_return", "ann_vol", "sharpe", "max_drawdown", "turnover")
 
 
-def plan_at(ws: Workspace, run_dir: str | Path, date: dt.date | str, *, risk_aversion: float | None = None,
+def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *, risk_aversion: float | None = None,
             cost: float | None = None, horizon: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Plan from cash at the close of `date` (the last view date <= it) over the companies alive then.
 
     Returns (weights: ticker, step, weight) with step 1..H the day each weight is held, and the planner's elite
     imagined trajectories (sample, step, ret, vol): predicted daily portfolio return and volatility per step.
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / WORLD_FILE).exists():
-        raise DynMIXError(f"run {run_dir.name} has no world model yet: run `dynmix forecast {run_dir.name}` first")
-    device = resolve_device(load_config(run_dir / "config.toml").train.device)
-    cfg, model, vt = load_run(run_dir, device, views_dir=ws.views)
-    world, _ = load_world(run_dir / WORLD_FILE, device)
+    rd = RunDir.of(run_dir)
+    device = run_device(rd)
+    world, _ = load_world(rd, device)  # first: a missing world model names the command to train it
+    cfg, model, vt = load_run(rd, device, views_dir=ws.views)
     t = vt.date_index(date)
-    panel = build_panel(model, vt, world.cfg.return_scale, dates=torch.tensor([t]),
-                        embeddings=run_dir / "embeddings.parquet")
+    panel = build_panel(model, vt, world.cfg.return_scale, dates=torch.tensor([t]), embeddings=rd.embeddings_path)
     pc = cfg.plan
     pc = replace(pc, risk_aversion=pc.risk_aversion if risk_aversion is None else float(risk_aversion),
                  cost=pc.cost if cost is None else float(cost), horizon=pc.horizon if horizon is None else int(horizon))
@@ -97,12 +89,16 @@ def _long_frames(res: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     return equity, weights.select("date", "strategy", "ticker", "weight").sort("strategy", "date", "ticker")
 
 
-def run_plan(ws: Workspace, run_dir: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Walk-forward backtest on the run's test period; writes RUN/planning/*.parquet and report["planning"]."""
-    wr = prepare_world(ws, run_dir, progress=progress)
+def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True) -> dict[str, Any]:
+    """Walk-forward backtest on the run's test period; writes RUN/planning/*.parquet and report["planning"].
+
+    Needs the run's world model (`dynmix train --stage world`); trains nothing.
+    """
+    rd = RunDir.of(run_dir)
+    wr = load_world_run(ws, rd)
     vt, cfg, bt = wr.vt, wr.cfg, wr.cfg.backtest
     if wr.train_last + 1 >= len(vt.dates):
-        raise DynMIXError(f"run {wr.run_dir.name} has no test period after {wr.train_end}: nothing to backtest")
+        raise DynMIXError(f"run {rd.name} has no test period after {wr.train_end}: nothing to backtest")
     simple = np.expm1(vt.raw_returns.double().cpu().numpy()).T  # (T, N) simple returns, NaN where missing
     frame = as_wide_returns(pd.DataFrame(simple, index=pd.DatetimeIndex(vt.dates), columns=vt.tickers))
     start = vt.dates[wr.train_last + 1]
@@ -115,10 +111,10 @@ def run_plan(ws: Workspace, run_dir: str | Path, *, progress: bool = True) -> di
         res = backtest(frame, counted, start=start, rebalance=bt.rebalance, cost_bps=bt.cost_bps,
                        lookback=bt.lookback)
     equity, weights = _long_frames(res)
-    write_parquet(equity, wr.run_dir / "planning" / "equity.parquet")
-    write_parquet(weights, wr.run_dir / "planning" / "weights.parquet")
+    rd.write_table(rd.equity_path, equity)
+    rd.write_table(rd.weights_path, weights)
     planning = {name: {k: m[k] for k in METRICS} for name, m in res.metrics.items()}
-    report = write_report(wr.run_dir, {"planning": planning})
+    report = rd.update_report({"planning": planning})
     setup = {"test_start": str(res.equity["date"][0]), "test_end": str(res.equity["date"][-1]),
              "rebalance": bt.rebalance, "cost_bps": bt.cost_bps, "lookback": bt.lookback, "rebalances": n_rebal,
              "assets": len(vt.tickers)}

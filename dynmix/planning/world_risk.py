@@ -13,10 +13,11 @@ import torch
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.backtest import WeightFn
+from dynmix.models.risk import Forecast
 from dynmix.models.world import WorldModel
-from dynmix.planning.portfolio import Forecast, PortfolioMPC
-from dynmix.train.world_data import WorldPanel
+from dynmix.planning.backtest import WeightFn
+from dynmix.planning.portfolio import PortfolioMPC
+from dynmix.runs.panel import WorldPanel
 
 
 class WorldRiskModel:

@@ -1,10 +1,10 @@
-"""Training: the DynMIX trainer (CPU, GPU, several GPUs), checkpoints, EMA and run folders."""
+"""Training: one engine (`loop`) and its set-up (`session`) for the DynMIX encoders (`job`), the temporal JEPA
+(`jepa`) and the world model (`world`); objectives in `pair` and `jepa_objective`.
+"""
 
 from dynmix.train.ema import EMA
 from dynmix.train.embed import embeddings_frame, export_embeddings
 from dynmix.train.job import train
-from dynmix.train.runs import latest_run, load_run, new_run_dir, resolve_run
-from dynmix.train.trainer import Trainer
+from dynmix.train.loop import Engine, Objective
 
-__all__ = ["EMA", "Trainer", "embeddings_frame", "export_embeddings", "latest_run", "load_run", "new_run_dir",
-           "resolve_run", "train"]
+__all__ = ["EMA", "Engine", "Objective", "embeddings_frame", "export_embeddings", "train"]

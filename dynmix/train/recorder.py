@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,17 +16,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from dynmix.io import append_jsonl, read_jsonl, write_text
-from dynmix.train.monitor import collapse_message
 
 log = logging.getLogger("dynmix.train")
 
 
 class Recorder:
-    """Appends metric dicts to `metrics_path`, shows loss and gamma on a rich progress bar, warns on collapse."""
+    """Appends metric dicts to `metrics_path`, shows `bar_text(line)` on a rich progress bar, warns when
+    `collapse(line)` says the representations collapse (both given by the objective).
+    """
 
     def __init__(self, metrics_path: Path | None, *, enabled: bool = True, progress: bool = True,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, label: str = "train",
+                 bar_text: Callable[[dict[str, Any]], str] | None = None,
+                 collapse: Callable[[dict[str, Any]], str | None] | None = None) -> None:
         self.metrics_path = metrics_path
+        self.label = label
+        self.bar_text = bar_text or (lambda m: f"epoch {m['epoch']}  loss {m['loss']:.4f}")
+        self.collapse = collapse or (lambda m: None)
         self.enabled = enabled
         self.console = console or Console(stderr=True, highlight=False)
         self._progress: Progress | None = None
@@ -43,7 +50,7 @@ class Recorder:
     def start(self, total_steps: int, done: int) -> Recorder:
         if self._show:
             self._progress = Progress(
-                TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                 TextColumn("{task.fields[info]}"), console=self.console, transient=False,
             )
             self._progress.start()
@@ -75,14 +82,6 @@ class Recorder:
         if msg is not None and metrics["epoch"] not in self._warned_epochs:
             self._warned_epochs.add(metrics["epoch"])
             self.warn(f"step {metrics['step']}: {msg}")
-
-    def bar_text(self, metrics: dict[str, Any]) -> str:
-        """The progress bar's text for one metrics line."""
-        return f"epoch {metrics['epoch']}  loss {metrics['loss']:.4f}  gamma {metrics['gamma']:.3f}"
-
-    def collapse(self, metrics: dict[str, Any]) -> str | None:
-        """A warning when the logged representations collapse, else None."""
-        return collapse_message(metrics, metrics["gamma"]) if "implicit_erank" in metrics else None
 
     def warn(self, msg: str) -> None:
         if self.enabled:

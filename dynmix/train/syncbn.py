@@ -3,7 +3,7 @@
 `nn.SyncBatchNorm` only runs on GPUs; this one uses the autograd-aware `all_reduce_sum` of
 `dynmix.losses.distributed`, so a CPU/gloo run normalises exactly like one process on the whole batch.
 Backward: the all-reduce sums over ranks, like `gather_cat`, so every gradient reaching rank r is W times
-its single-process value and DDP's average over the W ranks restores it (see dynmix/train/trainer.py).
+its single-process value and DDP's average over the W ranks restores it (see dynmix/train/loop.py).
 """
 
 from __future__ import annotations

@@ -78,6 +78,11 @@ class ViewTensors:
         started = torch.arange(t, device=self.device) >= self.window - 1
         return self.explicit_mask & enough & started[None, :]
 
+    def implicit_valid(self) -> Tensor:
+        """(N, T) bool: the implicit window ending at t is full enough (explicit features not needed)."""
+        started = torch.arange(len(self.dates), device=self.device) >= self.window - 1  # (T,)
+        return (self.window_obs() >= self.min_window_obs) & started[None, :]
+
     def implicit_windows(self, i: Tensor, t: Tensor) -> Tensor:
         """Gather the implicit view for samples (i, t): (B, L, C), oldest day first, window ends at t.
 

@@ -86,19 +86,6 @@ def test_forecasts_page(dashboard, full_home, facts):
     assert any(f"dynmix forecast {facts.partial_run}" in box.value for box in at.info)
 
 
-def test_planner_without_service_shows_backtest(dashboard, full_home, facts, monkeypatch):
-    import app.loaders
-
-    monkeypatch.setattr(app.loaders, "has_planning_service", lambda: False)
-    at = open_page(dashboard, full_home, "screens/planner.py")
-    assert any("not part of this install" in box.value for box in at.info)
-    table = at.dataframe[0].value
-    assert list(table["strategy"]) == list(facts.strategies)
-    assert "sharpe" in table.columns
-    at.selectbox(key="plan_strategy").set_value("HRP").run()
-    assert not at.exception
-
-
 def test_planner_plans_and_replans_on_risk_aversion(dashboard, full_home, facts, fake_planner):
     at = open_page(dashboard, full_home, "screens/planner.py")
     assert fake_planner == []  # nothing runs before the button

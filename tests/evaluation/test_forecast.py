@@ -7,7 +7,6 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-
 from dynmix.evaluation.forecast import forecast_table, mse, qlike, volatility_scores
 from dynmix.evaluation.forecast_baselines import HARRV, forward_mean, garch_forecasts, trailing_mean
 

@@ -13,13 +13,13 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from dynmix.evaluation.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
+from dynmix.train.threads import single_thread
 
 from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
 from dynmix.train.jepa import load_jepa
-from dynmix.train.threads import single_thread
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
@@ -63,7 +63,7 @@ def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[...
         # the company and market channels only: this tests the energy mechanism, not the factor channels. Measured
         # stretch/calm surprise ratio on this market: 1.69 without them, 1.48 with the 2 factors the fit keeps here
         views=ViewsConfig(window=20, min_window_obs=15, vol_scale_window=60, factors=0),
-        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+        model=ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
                           projector_hidden=16),
         train=TrainConfig(device="cpu"),
         jepa=JEPAConfig(predictor_hidden=16, horizon_dim=4, sigreg_slices=32, epochs=10, date_stride=1,

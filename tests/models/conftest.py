@@ -12,7 +12,7 @@ B, F, L, C = 8, 10, 20, 2
 
 @pytest.fixture
 def cfg() -> ModelConfig:
-    return ModelConfig(dim=16, explicit_hidden=32, implicit_channels=12, implicit_layers=3, projector_dim=24,
+    return ModelConfig(dim=16, explicit_hidden=32, implicit_width=12, implicit_layers=3, projector_dim=24,
                        projector_hidden=32, dropout=0.0)
 
 

@@ -14,7 +14,7 @@ B, L, C, H = 8, 20, 2, 5
 
 def make_jepa(cfg: ModelConfig, horizon: int = H) -> TemporalJEPA:
     torch.manual_seed(0)
-    enc = ImplicitEncoder(C, L, cfg.implicit_channels, cfg.implicit_layers, cfg.dim)
+    enc = ImplicitEncoder(C, L, cfg.implicit_width, cfg.implicit_layers, cfg.dim)
     return TemporalJEPA(enc, cfg.dim, horizon, hidden=32, horizon_dim=4)
 
 

@@ -8,15 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from dynmix.train.world_data import WorldPanel
+from dynmix.train.world_trainer import WorldTrainer, mean_nll, origin_dates, world_loss
 from torch.distributions import MultivariateNormal
 
 from dynmix.config import WorldConfig
 from dynmix.models.world import Heads, WorldModel, gaussian_nll, masked_mean
-from dynmix.train.world_data import WorldPanel
-from dynmix.train.world_trainer import WorldTrainer, mean_nll, origin_dates, world_loss
 
 B, N, E, G = 4, 6, 10, 7
-CFG = WorldConfig(latent=8, market_latent=4, hidden=16, factors=2, rollout=3, epochs=15, dates_per_batch=32, lr=5e-3)
+CFG = WorldConfig(latent=8, market_latent=4, hidden=16, loadings=2, rollout=3, epochs=15, dates_per_batch=32, lr=5e-3)
 
 
 def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -49,7 +49,7 @@ def test_verbs_have_documented_shapes() -> None:
     assert z1.company.shape == z.company.shape and torch.equal(z1.mask, z.mask)
     assert not torch.allclose(z1.company, z.company)
     h = world.heads(z)
-    assert h.mu.shape == (B, N) and h.sigma_idio.shape == (B, N) and h.loadings.shape == (B, N, CFG.factors)
+    assert h.mu.shape == (B, N) and h.sigma_idio.shape == (B, N) and h.loadings.shape == (B, N, CFG.loadings)
     assert bool((h.sigma_idio > 0).all())
     steps = world.rollout(z, 4)
     assert len(steps) == 4 and torch.allclose(steps[0].mu, h.mu)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import io
 import json
 
+from dynmix.train.runs import latest_run
 from rich.console import Console
 
-from dynmix.train.runs import latest_run
 from dynmix.workspace import Workspace
 from pipelines.demo import demo_config, run_demo
 
 
 def test_demo_config_keeps_training_small() -> None:
     cfg = demo_config()
-    assert cfg.train.epochs <= 5 and cfg.model.implicit_channels <= 32  # the demo's 2-minute training budget
+    assert cfg.train.epochs <= 5 and cfg.model.implicit_width <= 32  # the demo's 2-minute training budget
     assert demo_config(epochs=1, device="cpu").train.epochs == 1
 
 

@@ -13,14 +13,14 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from dynmix.evaluation.forecast import forecast_table, run_forecast
+from dynmix.train.world_run import WORLD_FILE, prepare_world
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.forecast import forecast_table, run_forecast
 from dynmix.planning.service import plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.train.job import train
-from dynmix.train.world_run import WORLD_FILE, prepare_world
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 
@@ -110,7 +110,7 @@ def test_world_risk_model_speaks_the_planning_protocol(tiny: TinyRun) -> None:
     risk = WorldRiskModel(wr.world, wr.panel, t)
     fc = risk.forecast(4)
     a = int(wr.panel.valid[t].sum())
-    assert fc.mu.shape == (4, a) and fc.loadings.shape == (4, a, wr.cfg.world.factors)
+    assert fc.mu.shape == (4, a) and fc.loadings.shape == (4, a, wr.cfg.world.loadings)
     assert bool((fc.sigma_idio > 0).all())
     steps = wr.world.rollout(wr.world.encode(*wr.panel.inputs(torch.tensor([t]))), 4)
     assert torch.allclose(fc.mu[1], steps[1].mu[0] / wr.cfg.world.return_scale)

@@ -77,7 +77,7 @@ def tiny_config(**train: object) -> DynMIXConfig:
     """A model small enough for sub-second steps on a CPU."""
     return DynMIXConfig(
         views=ViewsConfig(window=20, min_window_obs=15),
-        model=ModelConfig(dim=8, explicit_hidden=16, implicit_channels=8, implicit_layers=2, projector_dim=16,
+        model=ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
                           projector_hidden=16),
         loss=LossConfig(variance_target="market-vol"),
         train=TrainConfig(**{"epochs": 2, "dates_per_batch": 16, "log_every": 1, "checkpoint_every": 5,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from dynmix.train.checkpoint import load_checkpoint
 
 from dynmix.config import DynMIXConfig, save_config
 from dynmix.io import read_jsonl
 from dynmix.train import train
-from dynmix.train.checkpoint import load_checkpoint
 from dynmix.workspace import Workspace
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from dynmix.train.checkpoint import load_checkpoint
+from dynmix.train.jepa_step import JEPAObjective, JEPAStep, future_windows, implicit_valid, jepa_valid
+from dynmix.train.threads import single_thread
 
 from dynmix.config import DynMIXConfig, JEPAConfig
 from dynmix.io import read_jsonl
 from dynmix.models.jepa import encode_targets
-from dynmix.train.checkpoint import load_checkpoint
 from dynmix.train.ema import EMA
 from dynmix.train.jepa import JEPA_FILE, METRICS_FILE, build_jepa, fit_jepa
-from dynmix.train.jepa_step import JEPAObjective, JEPAStep, future_windows, implicit_valid, jepa_valid
 from dynmix.train.schedule import make_optimizer
-from dynmix.train.threads import single_thread
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 import torch
+from dynmix.train.checkpoint import load_checkpoint
+from dynmix.train.runs import load_run
 
 from dynmix.config import DynMIXConfig, load_config
 from dynmix.errors import DynMIXError
 from dynmix.io import read_jsonl
 from dynmix.train import train
-from dynmix.train.checkpoint import load_checkpoint
-from dynmix.train.runs import load_run
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
 

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from dynmix.train.runs import load_run
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -31,12 +32,11 @@ from dynmix.data.sources.synthetic import generate_market, write_market
 from dynmix.data.store import Store
 from dynmix.models.dynmix import DynMIX
 from dynmix.train import train
-from dynmix.train.runs import load_run
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
 
-SMALL = ModelConfig(dim=32, explicit_hidden=64, implicit_channels=32, implicit_layers=3, projector_dim=64,
+SMALL = ModelConfig(dim=32, explicit_hidden=64, implicit_width=32, implicit_layers=3, projector_dim=64,
                     projector_hidden=64)
 
 

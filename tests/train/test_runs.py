@@ -4,11 +4,11 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from dynmix.train.runs import latest_run, load_run, new_run_dir, resolve_run, run_id, signature_changes, views_signature
 
 from dynmix.config import DynMIXConfig, save_config
 from dynmix.errors import DynMIXError
 from dynmix.train import train
-from dynmix.train.runs import latest_run, load_run, new_run_dir, resolve_run, run_id, signature_changes, views_signature
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
 

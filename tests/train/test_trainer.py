@@ -4,6 +4,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from dynmix.train.split import time_split
+from dynmix.train.trainer import Trainer
 
 from dynmix.config import DynMIXConfig
 from dynmix.io import read_jsonl
@@ -13,8 +15,6 @@ from dynmix.models.dynmix import DynMIX
 from dynmix.train.ema import EMA
 from dynmix.train.recorder import Recorder
 from dynmix.train.schedule import make_optimizer
-from dynmix.train.split import time_split
-from dynmix.train.trainer import Trainer
 from dynmix.views.tensors import DateBlockSampler, ViewTensors
 
 

@@ -12,10 +12,10 @@ import json
 from dataclasses import replace
 
 import torch
+from dynmix.train.runs import load_run
 
 from dynmix.config import LossConfig
 from dynmix.train import train
-from dynmix.train.runs import load_run
 
 
 def _run(home, cfg, **loss):  # type: ignore[no-untyped-def]

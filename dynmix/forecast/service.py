@@ -1,5 +1,5 @@
-"""`run_forecast`: the world model's out-of-sample forecasts against their baselines (DESIGN §7), and the JEPA
-surprise index when that part of DynMIX is installed.
+"""`run_forecast`: the world model's out-of-sample forecasts against their baselines, and the JEPA surprise index.
+It trains nothing: the world model and the JEPA come from `dynmix train --stage world|jepa`.
 
 Volatility: at every test origin t (dates after train_end, data up to t), each method forecasts the realised
 volatility of days t+1 .. t+5 (sqrt of the mean squared daily log return, annualised with 252). Methods: DynMIX
@@ -11,11 +11,7 @@ Writes RUN/forecast/vol_forecast.parquet (date, ticker, realised, dynmix, har, g
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
-import pkgutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +19,13 @@ import numpy as np
 import polars as pl
 from rich.progress import Progress
 
-from dynmix.evaluation.forecast_baselines import HARRV, forward_mean, garch_forecasts
-from dynmix.evaluation.forecast_world import density_nll, latent_errors, world_variance
-from dynmix.evaluation.report import write_report
-from dynmix.evaluation.report_md import markdown_table
-from dynmix.io import write_parquet
-from dynmix.train.world_run import WorldRun, prepare_world
-from dynmix.train.world_trainer import origin_dates
+from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
+from dynmix.forecast.surprise import compute_surprise
+from dynmix.forecast.world import density_nll, latent_errors, world_variance
+from dynmix.runs.models import WorldRun, load_world_run
+from dynmix.runs.panel import origin_dates
+from dynmix.runs.report_md import markdown_table
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
 VOL_HORIZON = 5  # days of realised volatility forecast
@@ -88,47 +84,18 @@ def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame,
     return frame, notes
 
 
-def jepa_functions() -> tuple[Callable[..., Any] | None, Callable[..., Any]] | None:
-    """(fit_jepa, compute_surprise) of the temporal-JEPA step when this install has it, else None.
+def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True) -> dict[str, Any]:
+    """Forecast, score, write the files and merge report["forecast"]; returns that section.
 
-    compute_surprise(ws, run_dir) -> dict lives in dynmix.evaluation.surprise; fit_jepa(ws, run_dir, *, epochs,
-    progress) in a dynmix.train.jepa* module (or beside compute_surprise).
+    Needs the run's world model; the JEPA surprise index is added when the run has a JEPA (else a note says how
+    to train it).
     """
-    try:
-        surprise = importlib.import_module("dynmix.evaluation.surprise")
-    except ModuleNotFoundError as e:
-        if e.name != "dynmix.evaluation.surprise":
-            raise
-        return None
-    import dynmix.train
-
-    names = sorted(m.name for m in pkgutil.iter_modules(dynmix.train.__path__) if m.name.startswith("jepa"))
-    for module in [importlib.import_module(f"dynmix.train.{n}") for n in names] + [surprise]:
-        if callable(fit := getattr(module, "fit_jepa", None)):
-            return fit, surprise.compute_surprise
-    return None, surprise.compute_surprise
-
-
-def _jepa_surprise(ws: Workspace, run_dir: Path, epochs: int | None, progress: bool, notes: list[str]) -> Any:
-    """Train the temporal JEPA when missing (its own step reuses what exists) and compute the surprise index."""
-    found = jepa_functions()
-    if found is None:
-        notes.append("JEPA surprise index skipped: dynmix.evaluation.surprise is not part of this install")
-        return None
-    fit, compute = found
-    if fit is not None:
-        fit(ws, run_dir, epochs=epochs, progress=progress)
-    return compute(ws, run_dir)
-
-
-def run_forecast(ws: Workspace, run_dir: str | Path, *, epochs: int | None = None, retrain: bool = False,
-                 progress: bool = True) -> dict[str, Any]:
-    """Train what is missing, forecast, score, write the files and merge report["forecast"]; returns that section."""
-    wr = prepare_world(ws, run_dir, epochs=epochs, retrain=retrain, progress=progress)
+    rd = RunDir.of(run_dir)
+    wr = load_world_run(ws, rd)
     notes = list(wr.notes)
     frame, vol_notes = volatility_frame(wr, progress)
     notes += vol_notes
-    write_parquet(frame, wr.run_dir / "forecast" / "vol_forecast.parquet")
+    rd.write_table(rd.vol_forecast_path, frame)
     first_test, t_end = wr.train_last + 1, len(wr.vt.dates) - 1
     rolled = origin_dates(wr.panel, first_test, t_end, wr.cfg.world.rollout)  # test origins with H later days
     next_day = (origin_dates(wr.panel, 0, wr.train_last, 1), origin_dates(wr.panel, first_test, t_end, 1))
@@ -139,20 +106,13 @@ def run_forecast(ws: Workspace, run_dir: str | Path, *, epochs: int | None = Non
     }
     if not frame.height:
         notes.append("volatility: no test origin with 5 later returns: nothing scored")
-    write_report(wr.run_dir, {"forecast": {**_existing_forecast(wr.run_dir), **ours, "notes": notes}})
-    surprise = _jepa_surprise(ws, wr.run_dir, epochs, progress, notes)  # if it fails, our part is saved
-    if surprise is not None:
-        ours["surprise"] = surprise
-    report = write_report(wr.run_dir, {"forecast": {**_existing_forecast(wr.run_dir), **ours, "notes": notes}})
+    if rd.jepa_path.exists():
+        ours["surprise"] = compute_surprise(ws, rd)
+    else:
+        notes.append(f"JEPA surprise index skipped: run {rd.name} has no JEPA (`dynmix train --stage jepa --run "
+                     f"{rd.name}`)")
+    report = rd.update_report({"forecast": {**ours, "notes": notes}}, merge=True)
     return dict(report["forecast"])
-
-
-def _existing_forecast(run_dir: Path) -> dict[str, Any]:
-    try:
-        old = json.loads((run_dir / "report.json").read_text(encoding="utf-8")).get("forecast")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return {}
-    return old if isinstance(old, dict) else {}
 
 
 def forecast_table(result: dict[str, Any]) -> str:

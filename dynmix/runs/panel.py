@@ -47,6 +47,12 @@ class WorldPanel:
         return int(self.market.shape[-1])
 
 
+def origin_dates(panel: WorldPanel, first: int, last: int, horizon: int) -> Tensor:
+    """(B,) date indices t in [first, last − horizon] with at least two valid companies at t."""
+    t = torch.arange(max(first, 0), max(last - horizon + 1, 0), device=panel.valid.device)
+    return t[panel.valid[t].sum(1) >= 2]
+
+
 def market_features(vt: ViewTensors) -> Tensor:
     """(T, G): the market's scaled returns of the last MARKET_DAYS days, log market volatility, log dispersion."""
     mkt = vt.returns[0, :, 1]  # (T,) the market channel, the same for every company

@@ -1,4 +1,4 @@
-"""Atomic checkpoints `{step, epoch, model, ema, optimizer, scheduler, config, rng, views}` (STYLE 12).
+"""The one checkpoint format, `{step, epoch, model, ema, optimizer, scheduler, config, rng, views, meta}`, atomic.
 
 Everything is a tensor, a number, a string or a list/dict of those (the config as a plain dict, RNG states as
 uint8 tensors), so `torch.load(..., weights_only=True)` reads it back. Writes go through a temporary file and
@@ -41,8 +41,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def save_checkpoint(path: str | Path, *, step: int, epoch: int, model: nn.Module, ema: Any,
                     optimizer: torch.optim.Optimizer, scheduler: Any, config: dict[str, Any],
-                    views: dict[str, Any]) -> Path:
-    """Write the checkpoint atomically. `views` records the feature names, channels and window it was trained on."""
+                    views: dict[str, Any], meta: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint atomically. `views` records what it was trained on (views signature and stamp, and
+    for a model derived from a run the run's split and step); `meta` holds other plain data (e.g. model sizes).
+    """
     obj = {
         "step": int(step),
         "epoch": int(epoch),
@@ -53,6 +55,7 @@ def save_checkpoint(path: str | Path, *, step: int, epoch: int, model: nn.Module
         "config": config,
         "rng": rng_state(),
         "views": views,
+        "meta": meta or {},
     }
     return atomic_write(path, lambda p: torch.save(obj, p))
 
@@ -60,7 +63,8 @@ def save_checkpoint(path: str | Path, *, step: int, epoch: int, model: nn.Module
 def restore(ckpt: dict[str, Any], *, model: nn.Module, ema: Any, optimizer: Any, scheduler: Any) -> None:
     """Put a loaded checkpoint's model, EMA, optimiser, scheduler and RNG state back (an exact resume)."""
     model.load_state_dict(ckpt["model"])
-    ema.load_state_dict(ckpt["ema"])
+    if ema is not None:
+        ema.load_state_dict(ckpt["ema"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
     set_rng_state(ckpt["rng"])

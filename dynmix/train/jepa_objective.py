@@ -1,4 +1,4 @@
-"""The temporal-JEPA objective and its optimiser step (DESIGN §6), on date-blocked batches of the implicit view.
+"""The temporal-JEPA objective of the engine, on date-blocked batches of the implicit view.
 
 Shapes: B global batch, B_r this rank's share, H horizon, L window, C channels, D representation, N companies,
 T dates.
@@ -8,12 +8,11 @@ all full enough; the target of horizon h is the EMA target encoder applied to th
 information after t+H reaches the loss. Under torch.distributed the prediction loss is a global mean over
 all-reduced sums, VICReg sees `gather_cat`ed context representations and SIGReg all-reduces its statistics (with
 directions seeded by the step, identical on every rank), so the loss is the same number on every rank and DDP's
-gradient average equals the single-process gradient (see dynmix.train.trainer).
+gradient average equals the single-process gradient (see dynmix.train.loop).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -24,24 +23,18 @@ from dynmix.losses.distributed import all_reduce_sum, gather_cat
 from dynmix.losses.sigreg import SIGReg
 from dynmix.losses.vicreg import covariance_loss, variance_loss
 from dynmix.models.jepa import encode_targets, prediction_error
-from dynmix.train.checkpoint import unwrap
-from dynmix.train.dist import DistContext
+from dynmix.runs.device import DistContext
 from dynmix.train.ema import EMA
+from dynmix.train.loop import Objective, autocast
 from dynmix.train.monitor import rep_stats
 from dynmix.views.tensors import ViewTensors
 
 REGS = ("sigreg", "vicreg")
 
 
-def implicit_valid(vt: ViewTensors) -> Tensor:
-    """(N, T) bool: the implicit window ending at t is full enough (explicit features not needed)."""
-    started = torch.arange(len(vt.dates), device=vt.device) >= vt.window - 1  # (T,)
-    return (vt.window_obs() >= vt.min_window_obs) & started[None, :]
-
-
 def jepa_valid(vt: ViewTensors, horizon: int) -> Tensor:
     """(N, T) bool: the context window at t and every target window at t+1 .. t+H are valid."""
-    iv = implicit_valid(vt)  # (N, T)
+    iv = vt.implicit_valid()  # (N, T)
     ok = iv.clone()
     for h in range(1, horizon + 1):
         ok[:, :-h] &= iv[:, h:]
@@ -57,7 +50,7 @@ def future_windows(vt: ViewTensors, i: Tensor, t: Tensor, horizon: int) -> Tenso
     return w.reshape(i.shape[0], horizon, vt.window, -1)
 
 
-class JEPAObjective:
+class JEPALoss:
     """(1 - λ) · prediction error on layer-normed targets + λ · SIGReg/VICReg of the context representations."""
 
     def __init__(self, cfg: JEPAConfig) -> None:
@@ -81,45 +74,42 @@ class JEPAObjective:
         return loss, {"pred_loss": pred_loss.detach(), "reg": reg.detach()}
 
 
-class JEPAStep:
-    """One optimiser step of the temporal JEPA; `step` counts optimiser steps so far (it drives the EMA)."""
+class JEPAObjective(Objective):
+    """One step of the temporal JEPA: the context encoder and predictor learn to predict the EMA target encoder's
+    representations of the next H windows; the engine's EMA (`ema`) is that target encoder.
+    """
 
-    def __init__(self, model: nn.Module, ema: EMA, objective: JEPAObjective, optimizer: torch.optim.Optimizer,
-                 scheduler: Any, vt: ViewTensors, *, ctx: DistContext | None = None, amp: bool = True) -> None:
-        self.model = model  # possibly DDP-wrapped TemporalJEPA
-        self.ema = ema  # target encoder: EMA of the context encoder
-        self.objective = objective
-        self.optimizer = optimizer
-        self.scheduler = scheduler
+    def __init__(self, model: nn.Module, ema: EMA, cfg: JEPAConfig, vt: ViewTensors, ctx: DistContext, *,
+                 amp: bool = True) -> None:
+        self.model = model  # TemporalJEPA
+        self.ema = ema
+        self.loss = JEPALoss(cfg)
+        self.horizon = cfg.horizon
         self.vt = vt
-        self.ctx = ctx or DistContext(0, 1, vt.device)
-        self.amp = amp and vt.device.type == "cuda"
-        self.horizon = int(unwrap(model).horizon)  # type: ignore[arg-type]
-        self.step = 0
+        self.ctx = ctx
+        self.amp = amp
 
-    def _autocast(self) -> AbstractContextManager[Any]:
-        if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return nullcontext()
+    def ema_module(self) -> nn.Module:
+        return self.model.encoder  # type: ignore[return-value]
 
-    def __call__(self, i: Tensor, t: Tensor, *, stats: bool = False) -> dict[str, Any]:
-        """Train on the global batch (i, t), each (B,); returns detached 0-d tensors and floats."""
-        self.model.train()
+    def step(self, batch: Any, step: int, stats: bool) -> tuple[Tensor, dict[str, Any]]:
+        i, t = batch
         i_r, t_r = self.ctx.shard(i, t)  # (B_r,)
-        with self._autocast():
+        with autocast(self.vt.device, self.amp):
             target = encode_targets(self.ema.module, future_windows(self.vt, i_r, t_r, self.horizon))  # (B_r, H, D)
-            out = self.model(self.vt.implicit_windows(i_r, t_r))
-        loss, parts = self.objective(out["pred"], target, out["context"], self.step)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        lr = float(self.optimizer.param_groups[0]["lr"])
-        momentum = self.ema.momentum(self.step)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.ema.update(unwrap(self.model).encoder, self.step)  # type: ignore[arg-type]
-        self.step += 1
-        result: dict[str, Any] = {"loss": loss.detach(), **parts, "lr": lr, "ema_momentum": momentum,
-                                  "batch_size": int(i.numel())}
+            out = self.net(self.vt.implicit_windows(i_r, t_r))
+        loss, parts = self.loss(out["pred"], target, out["context"], step)
+        logs: dict[str, Any] = dict(parts)
         if stats:
-            result |= rep_stats(out["context"].detach(), "context")
-        return result
+            logs |= rep_stats(out["context"].detach(), "context")
+        return loss, logs
+
+    def bar_text(self, line: dict[str, Any]) -> str:
+        return f"epoch {line['epoch']}  loss {line['loss']:.4f}  pred {line['pred_loss']:.4f}  reg {line['reg']:.4f}"
+
+    def collapse(self, line: dict[str, Any]) -> str | None:
+        erank = line.get("context_erank")
+        if erank is None or (erank >= 2.0 and line["context_std_min"] >= 1e-3):
+            return None
+        return (f"JEPA context representations are collapsing (min std {line['context_std_min']:.2e}, "
+                f"effective rank {erank:.2f}); raise jepa.reg_coeff")

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dynmix.models.risk import StaticRiskModel
 from dynmix.models.world import Heads, WorldModel, gaussian_nll
-from dynmix.planning.portfolio import StaticRiskModel
-from dynmix.train.world_data import WorldPanel
+from dynmix.runs.panel import WorldPanel
 
 BLOCK = 256  # origins per forward pass
 
@@ -81,7 +81,7 @@ def density_nll(world: WorldModel, panel: WorldPanel, train_last: int, train: Te
     """Per-company NLL of the next day's cross-section of percent returns, train and test origins, for the world
     model and the static factor model (same k).
     """
-    static = static_heads(panel, train_last, world.cfg.factors)
+    static = static_heads(panel, train_last, world.cfg.loadings)
     out: dict[str, dict[str, float]] = {"world_model": {}, "static_factor": {}}
     for period, origins in (("train", train), ("test", test)):
         totals: dict[str, list[float]] = {name: [0.0, 0.0] for name in out}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 # Sections whose best value is the smallest; everything else is better when larger.
@@ -26,6 +27,17 @@ PROTOCOL = (
     "the same period's returns only. The explicit view contains the sector one-hot, so its sector scores are "
     "an upper reference, not a result."
 )
+
+
+def clean_json(obj: Any) -> Any:
+    """NaN/inf -> None, so report.json stays valid JSON."""
+    if isinstance(obj, dict):
+        return {k: clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clean_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def _fmt(value: Any) -> str:

@@ -15,8 +15,9 @@ import torch
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.backtest import WeightFn
-from dynmix.planning.portfolio import PortfolioMPC, StaticRiskModel
+from dynmix.models.risk import StaticRiskModel
+from dynmix.planning.backtest import WeightFn
+from dynmix.planning.portfolio import PortfolioMPC
 
 
 def skfolio_strategy(make: Callable[[], Any]) -> WeightFn:

@@ -1,4 +1,4 @@
-"""The JEPA energy and the market surprise index (DESIGN §6-7): `compute_surprise(ws, run_dir) -> dict`.
+"""The JEPA energy and the market surprise index: `compute_surprise(ws, run) -> dict`.
 
 Shapes: N companies, T dates, H horizon, D representation, M valid samples.
 
@@ -13,7 +13,6 @@ n_companies) and merges report["forecast"]["surprise"] into report.json, keeping
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -24,20 +23,15 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 from torch import Tensor, nn
 
-from dynmix.config import load_config
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.report import write_report
-from dynmix.io import write_parquet
 from dynmix.models.jepa import TemporalJEPA, prediction_error
-from dynmix.train.dist import resolve_device
-from dynmix.train.jepa import JEPA_FILE, fit_jepa, load_jepa
-from dynmix.train.jepa_step import implicit_valid
-from dynmix.train.runs import signature_changes
-from dynmix.train.threads import single_thread
+from dynmix.runs.models import load_jepa, run_device
+from dynmix.runs.rundir import RunDir
+from dynmix.runs.threads import single_thread
+from dynmix.runs.viewstamp import signature_changes
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
 
-SURPRISE_FILE = Path("forecast") / "surprise.parquet"
 VOL_HORIZON = 5  # days of future realised market volatility scored
 MIN_COMPANIES = 5  # a date needs this many companies with an energy (capped at N)
 TRADING_DAYS = 252
@@ -59,7 +53,7 @@ def energy_panel(model: TemporalJEPA, target_encoder: nn.Module, vt: ViewTensors
     Defined where the window at t and all H contexts t-1 .. t-H are valid.
     """
     n, t_all = vt.shape
-    iv = implicit_valid(vt)  # (N, T)
+    iv = vt.implicit_valid()  # (N, T)
     ii, tt = torch.nonzero(iv, as_tuple=True)  # (M,)
     target = torch.zeros(n, t_all, model.encoder.out.out_features, device=vt.device)  # (N, T, D)
     z = _encode_all(target_encoder, vt, ii, tt)  # (M, D)
@@ -122,17 +116,15 @@ def surprise_scores(surprise: np.ndarray, mkt_ret: np.ndarray, test: np.ndarray)
             **{k: _corr(v[keep], future[keep]) for k, v in trailing.items()}}
 
 
-def compute_surprise(ws: Workspace, run_dir: str | Path) -> dict[str, Any]:
+def compute_surprise(ws: Workspace, run_dir: str | Path | RunDir) -> dict[str, Any]:
     """Write RUN/forecast/surprise.parquet, merge report["forecast"]["surprise"]; return that dict."""
-    run_dir = Path(run_dir)
-    if not (run_dir / JEPA_FILE).exists():
-        raise DynMIXError(f"no JEPA in {run_dir / JEPA_FILE}: train it first (`dynmix forecast {run_dir.name}`)")
-    device = resolve_device(load_config(run_dir / "config.toml").train.device)
+    rd = RunDir.of(run_dir)
+    device = run_device(rd)
     vt = load_view_tensors(ws.views, device)
-    cfg, model, target, ckpt = load_jepa(run_dir, vt, device)
+    cfg, model, target, ckpt = load_jepa(rd, vt, device)
     if changes := signature_changes(ckpt["views"], vt):
-        raise DynMIXError(f"the views in {ws.views} differ from those {run_dir / JEPA_FILE} was trained on "
-                          f"({changes}); train the JEPA again (`dynmix forecast` does when it is stale)")
+        raise DynMIXError(f"the views in {ws.views} differ from those {rd.jepa_path} was trained on ({changes}); "
+                          f"train the JEPA again (`dynmix train --stage jepa --run {rd.name}`)")
     train_last = vt.date_index(ckpt["views"]["train_end"])
     with single_thread(device.type == "cpu"):  # a busy CPU loses more to thread contention than it gains
         energy = energy_panel(model, target, vt, cfg.jepa.horizon, cfg.jepa.loss).cpu().numpy()  # (N, T)
@@ -146,23 +138,10 @@ def compute_surprise(ws: Workspace, run_dir: str | Path) -> dict[str, Any]:
         "market_vol": vt.market_vol.cpu().numpy().astype(np.float64),
         "split": np.where(is_test, "test", "train"), "n_companies": n_comp.astype(np.int64),
     }).filter(pl.Series(enough))
-    write_parquet(frame, run_dir / SURPRISE_FILE)
+    rd.write_table(rd.surprise_path, frame)
     scores = surprise_scores(surprise, market_returns(ws.views, vt.dates), is_test)
-    _merge_report(run_dir, scores)
+    rd.update_report({"forecast": {"surprise": scores}}, merge=True)
     return scores
 
 
-def _merge_report(run_dir: Path, scores: dict[str, Any]) -> None:
-    """report["forecast"]["surprise"] = scores; the other forecast sub-keys and top-level keys are kept."""
-    forecast: dict[str, Any] = {}
-    path = run_dir / "report.json"
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8")).get("forecast")
-            forecast = old if isinstance(old, dict) else {}
-        except (json.JSONDecodeError, AttributeError):
-            forecast = {}
-    write_report(run_dir, {"forecast": {**forecast, "surprise": scores}})
-
-
-__all__ = ["compute_surprise", "energy_panel", "fit_jepa", "surprise_scores"]
+__all__ = ["compute_surprise", "energy_panel", "surprise_scores"]

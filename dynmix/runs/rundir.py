@@ -1,0 +1,224 @@
+"""`RunDir`: the one owner of a run folder HOME/runs/<run-id>/ and of every file name in it.
+
+A run holds config.toml, checkpoint.pt, metrics.jsonl, split.json, gamma.parquet, views.json (what the run was
+trained on), embeddings.parquet, report.json / report.md, forecast/ (world and JEPA models, their metrics,
+forecasts) and planning/ (backtest). Other modules reach these files only through the properties and methods
+here. Run id = UTC timestamp + short tag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from dynmix.config import DynMIXConfig, load_config, save_config
+from dynmix.errors import DataError, DynMIXError
+from dynmix.io import write_json, write_parquet, write_text
+from dynmix.runs.checkpoint import load_checkpoint
+from dynmix.runs.report_md import clean_json, render_markdown
+from dynmix.workspace import Workspace
+
+_TAG_BAD = re.compile(r"[^a-z0-9._-]+")
+EMBEDDING_COLUMNS = ("date", "ticker", "view", "embedding")
+
+
+def run_id(tag: str, now: dt.datetime | None = None) -> str:
+    """'20261121-140501-market-vol': UTC timestamp, then the tag lower-cased with odd characters as '-'."""
+    now = now or dt.datetime.now(dt.UTC)
+    clean = _TAG_BAD.sub("-", tag.lower()).strip("-")[:40] or "run"
+    return f"{now:%Y%m%d-%H%M%S}-{clean}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run folder; creating the object touches nothing on disk."""
+
+    path: Path
+
+    # -- finding runs ---------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, ws: Workspace, tag: str) -> RunDir:
+        """A fresh, empty run folder (a suffix -2, -3, ... if the id is taken)."""
+        base = run_id(tag)
+        ws.runs.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = ws.run(base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise DynMIXError(f"could not create a new run folder for {base} in {ws.runs}")
+
+    @classmethod
+    def latest(cls, ws: Workspace) -> RunDir:
+        runs = ws.list_runs()
+        if not runs:
+            raise DynMIXError(f"no runs in {ws.runs}: train one first with `dynmix train`")
+        return cls(runs[0])
+
+    @classmethod
+    def resolve(cls, ws: Workspace, name_or_path: str | Path) -> RunDir:
+        """A run from a run id (in HOME/runs), a path to a run folder, or 'latest'."""
+        name = str(name_or_path)
+        if name == "latest":
+            return cls.latest(ws)
+        for cand in (Path(name).expanduser(), ws.run(name)):
+            if cand.is_dir() and (cand / "config.toml").exists():
+                return cls(cand.resolve())
+        known = [p.name for p in ws.list_runs()[:5]]
+        hint = f"; recent runs: {', '.join(known)}" if known else f"; there are no runs in {ws.runs}"
+        raise DynMIXError(f"no run {name!r} (expected a run id in {ws.runs}, a run folder, or 'latest'){hint}")
+
+    @classmethod
+    def of(cls, run: str | Path | RunDir) -> RunDir:
+        """A RunDir from a run folder's path (or the RunDir itself)."""
+        return run if isinstance(run, RunDir) else cls(Path(run))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # -- paths ----------------------------------------------------------------------------------------------
+    config_path = property(lambda self: self.path / "config.toml")
+    checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
+    metrics_path = property(lambda self: self.path / "metrics.jsonl")
+    split_path = property(lambda self: self.path / "split.json")
+    gamma_path = property(lambda self: self.path / "gamma.parquet")
+    views_path = property(lambda self: self.path / "views.json")
+    embeddings_path = property(lambda self: self.path / "embeddings.parquet")
+    report_path = property(lambda self: self.path / "report.json")
+    report_md_path = property(lambda self: self.path / "report.md")
+    forecast_dir = property(lambda self: self.path / "forecast")
+    world_path = property(lambda self: self.forecast_dir / "world.pt")
+    world_metrics_path = property(lambda self: self.forecast_dir / "world_metrics.jsonl")
+    jepa_path = property(lambda self: self.forecast_dir / "jepa.pt")
+    jepa_metrics_path = property(lambda self: self.forecast_dir / "jepa_metrics.jsonl")
+    surprise_path = property(lambda self: self.forecast_dir / "surprise.parquet")
+    vol_forecast_path = property(lambda self: self.forecast_dir / "vol_forecast.parquet")
+    planning_dir = property(lambda self: self.path / "planning")
+    equity_path = property(lambda self: self.planning_dir / "equity.parquet")
+    weights_path = property(lambda self: self.planning_dir / "weights.parquet")
+
+    # -- config, checkpoint, split, gamma, views record -----------------------------------------------------
+    def read_config(self) -> DynMIXConfig:
+        return load_config(self.config_path)
+
+    def write_config(self, cfg: DynMIXConfig) -> None:
+        save_config(cfg, self.config_path)
+
+    def read_checkpoint(self, device: str | torch.device = "cpu") -> dict[str, Any]:
+        return load_checkpoint(self.checkpoint_path, device)
+
+    def checkpoint_step(self) -> int:
+        return int(self.read_checkpoint("cpu")["step"])
+
+    def write_split(self, split: dict[str, Any]) -> None:
+        write_json(split, self.split_path)
+
+    def read_split(self) -> dict[str, Any]:
+        """split.json: train_start, train_end, test_start, test_end (ISO dates) and the date counts."""
+        path = self.split_path
+        if not path.exists():
+            raise DynMIXError(f"{path} not found: expected the run's train/test split (is {self.path} a finished "
+                              "run?)")
+        try:
+            split = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg})", file=path, row=e.lineno) from e
+        if not isinstance(split, dict) or "train_end" not in split:
+            raise DataError("expected a JSON object with train_start, train_end, test_start, test_end", file=path)
+        return split
+
+    def write_gamma(self, frame: pl.DataFrame) -> None:
+        write_parquet(frame, self.gamma_path)
+
+    def write_views_record(self, record: dict[str, Any]) -> None:
+        """What the run was trained on: the views' stamp and signature (see dynmix.runs.viewstamp)."""
+        write_json(record, self.views_path)
+
+    def read_views_record(self) -> dict[str, Any]:
+        """The run's views record; {} for a run trained before runs recorded it."""
+        try:
+            obj = json.loads(self.views_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return obj if isinstance(obj, dict) else {}
+
+    # -- embeddings and forecast / planning tables ----------------------------------------------------------
+    def write_embeddings(self, frame: pl.DataFrame) -> Path:
+        return write_parquet(frame, self.embeddings_path)
+
+    def checked_embeddings(self) -> Path:
+        """embeddings.parquet, checked against the contract's columns (date, ticker, view, embedding)."""
+        path = self.embeddings_path
+        if not path.exists():
+            raise DynMIXError(f"{path} not found: expected the run's embeddings (train the run to the end first)")
+        schema = pl.scan_parquet(path).collect_schema()
+        missing = [c for c in EMBEDDING_COLUMNS if c not in schema]
+        if missing:
+            raise DataError(f"missing column(s) {missing}: expected {list(EMBEDDING_COLUMNS)}", file=path)
+        return path
+
+    def write_table(self, path: Path, frame: pl.DataFrame) -> Path:
+        """Write one of this run's tables (e.g. `rd.vol_forecast_path`) atomically."""
+        if self.path not in path.parents:
+            raise DynMIXError(f"{path} is not a file of run {self.path}")
+        return write_parquet(frame, path)
+
+    # -- report ---------------------------------------------------------------------------------------------
+    def read_report(self) -> dict[str, Any]:
+        """report.json, {} when absent or not a JSON object."""
+        try:
+            obj = json.loads(self.report_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return obj if isinstance(obj, dict) else {}
+
+    def update_report(self, sections: dict[str, Any], *, merge: bool = False) -> dict[str, Any]:
+        """Set the given top-level sections of report.json (the others kept), then rewrite report.md.
+
+        With `merge`, a section's keys are merged into the existing section instead of replacing it. The read,
+        merge and write happen under a file lock, so concurrent writers of different sections lose nothing.
+        """
+        with self._report_lock():
+            report = self.read_report()
+            notes: list[str] = []
+            if self.report_path.exists() and not report:
+                notes = ["the previous report.json was not valid JSON: replaced"]
+            for key, value in sections.items():
+                old = report.get(key)
+                if merge and isinstance(old, dict) and isinstance(value, dict):
+                    value = {**old, **value}
+                report[key] = value
+            if notes:
+                report["notes"] = [*report.get("notes", []), *notes]
+            report = clean_json(report)
+            write_json(report, self.report_path)
+            write_text(render_markdown(report), self.report_md_path)
+        return report
+
+    @contextmanager
+    def _report_lock(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".report.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def stale_keys(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The keys of a derived file's stamp (e.g. world.pt's) whose value changed since it was written."""
+    return [k for k, v in current.items() if saved.get(k) != v]

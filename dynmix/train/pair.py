@@ -1,0 +1,97 @@
+"""DynMIX's objectives: the explicit and implicit views of a company-day are the two sides of a self-supervised
+pair loss, with the variance target gamma of the batch's dates.
+
+Shapes: B global batch, B_r this rank's share, K projector output size.
+
+`PairObjective` does what every pair loss shares: the variance target, the shard of this rank, the forward pass
+under autocast, the `gather_cat` of both projections (so the loss sees the global batch and is the same number
+on every rank: DDP's gradient average is then the single-process gradient) and the collapse diagnostics. A new
+objective is one subclass implementing `pair_loss`, registered in PAIR_OBJECTIVES under its `[loss] objective`
+name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from dynmix.config import LossConfig
+from dynmix.errors import DynMIXError
+from dynmix.losses.distributed import gather_cat
+from dynmix.losses.variance_target import VarianceTarget
+from dynmix.losses.vicreg import VICRegLoss
+from dynmix.runs.device import DistContext
+from dynmix.train.loop import Objective, autocast
+from dynmix.train.monitor import collapse_message, rep_stats
+from dynmix.views.tensors import ViewTensors
+
+
+class PairObjective(Objective):
+    """One step of a two-view pair loss on date-blocked batches (i, t) of the views."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, model: nn.Module, cfg: LossConfig, views: ViewTensors, variance_target: VarianceTarget,
+                 ctx: DistContext, *, amp: bool = True) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.views = views
+        self.variance_target = variance_target
+        self.ctx = ctx
+        self.amp = amp
+
+    def pair_loss(self, z_explicit: Tensor, z_implicit: Tensor, gamma: Tensor, step: int
+                  ) -> tuple[Tensor, dict[str, Tensor]]:
+        """(loss, detached parts) of the global batch's projections (B, K) each, under the variance target."""
+        raise NotImplementedError
+
+    def batch(self, i: Tensor, t: Tensor) -> dict[str, Tensor]:
+        """The two views of samples (i, t): explicit (B, F), implicit (B, L, C)."""
+        return {"explicit": self.views.explicit_features(i, t), "implicit": self.views.implicit_windows(i, t)}
+
+    def step(self, batch: Any, step: int, stats: bool) -> tuple[Tensor, dict[str, Any]]:
+        i, t = batch
+        gamma = self.variance_target(t)  # 0-d, from the global batch's dates: the same on every rank
+        i_r, t_r = self.ctx.shard(i, t)  # (B_r,)
+        with autocast(self.views.device, self.amp):
+            out = self.net(self.batch(i_r, t_r))
+        z_e = gather_cat(out["z_explicit"].float())  # (B, K)
+        z_i = gather_cat(out["z_implicit"].float())  # (B, K)
+        loss, parts = self.pair_loss(z_e, z_i, gamma, step)
+        logs: dict[str, Any] = {**parts, "gamma": gamma.detach()}
+        if stats:
+            logs |= rep_stats(out["explicit"].detach(), "explicit") | rep_stats(out["implicit"].detach(), "implicit")
+        return loss, logs
+
+    def bar_text(self, line: dict[str, Any]) -> str:
+        return f"epoch {line['epoch']}  loss {line['loss']:.4f}  gamma {line['gamma']:.3f}"
+
+    def collapse(self, line: dict[str, Any]) -> str | None:
+        return collapse_message(line, line["gamma"]) if "implicit_erank" in line else None
+
+
+class VICRegObjective(PairObjective):
+    """VICReg with the variance target: invariance + variance hinge at gamma + covariance."""
+
+    name = "vicreg"
+
+    def __init__(self, model: nn.Module, cfg: LossConfig, views: ViewTensors, variance_target: VarianceTarget,
+                 ctx: DistContext, *, amp: bool = True) -> None:
+        super().__init__(model, cfg, views, variance_target, ctx, amp=amp)
+        self.loss_fn = VICRegLoss.from_config(cfg)
+
+    def pair_loss(self, z_explicit: Tensor, z_implicit: Tensor, gamma: Tensor, step: int
+                  ) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.loss_fn(z_explicit, z_implicit, gamma)
+
+
+PAIR_OBJECTIVES: dict[str, type[PairObjective]] = {VICRegObjective.name: VICRegObjective}
+
+
+def pair_objective(name: str) -> type[PairObjective]:
+    """The objective class of `[loss] objective`."""
+    try:
+        return PAIR_OBJECTIVES[name]
+    except KeyError:
+        raise DynMIXError(f"unknown objective {name!r}; expected one of {', '.join(PAIR_OBJECTIVES)}") from None
