@@ -23,6 +23,7 @@ demo: $(STAMP)
 test: $(STAMP) browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -m "not slow"
 
 test-all: $(STAMP) browser-deps
@@ -31,6 +32,7 @@ test-all: $(STAMP) browser-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Debian's chromium for the real-browser dashboard test (Playwright uses it via executable_path).
 browser-deps:

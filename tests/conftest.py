@@ -48,11 +48,11 @@ def seeded_run():  # noqa: ANN201 - returns the maker below
     import json
 
     import torch
-    from dynmix.train.checkpoint import save_checkpoint
-    from dynmix.train.runs import views_signature
 
     from dynmix.config import save_config
     from dynmix.models.dynmix import DynMIX
+    from dynmix.runs.checkpoint import save_checkpoint
+    from dynmix.runs.viewstamp import views_signature
     from dynmix.train.schedule import make_optimizer
     from dynmix.views.tensors import ViewTensors
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,12 +34,13 @@ def run_device(rd: RunDir) -> torch.device:
     return resolve_device(rd.read_config().train.device)
 
 
-def load_run(rd: RunDir, device: str | torch.device = "cpu", *, views_dir: Any = None,
+def load_run(run: str | Path | RunDir, device: str | torch.device = "cpu", *, views_dir: str | Path | None = None,
              ema: bool = False) -> tuple[DynMIXConfig, DynMIX, ViewTensors]:
     """(config, model in eval mode, views) of a trained run; the views default to HOME/views of the run's HOME.
 
     With `ema`, the EMA weights are loaded instead of the live ones.
     """
+    rd = RunDir.of(run)
     cfg = rd.read_config()
     ckpt = rd.read_checkpoint(device)
     vdir = views_dir if views_dir is not None else rd.path.parent.parent / "views"
@@ -86,19 +88,22 @@ def build_world(cfg: WorldConfig, rep_dim: int, market_dim: int) -> WorldModel:
 
 
 def load_world(rd: RunDir, device: str | torch.device = "cpu") -> tuple[WorldModel, dict[str, Any]]:
-    """(world model in eval mode, its checkpoint's stamp and meta) of RUN/forecast/world.pt."""
+    """(world model in eval mode, its checkpoint's stamp and meta) of RUN/forecast/world.pt, trained to the end."""
+    again = f"`dynmix train --stage world --run {rd.name}`"
     if not rd.world_path.exists():
-        raise DynMIXError(f"run {rd.name} has no world model ({rd.world_path}): train it with "
-                          f"`dynmix train --stage world --run {rd.name}`")
-    ckpt = load_checkpoint(rd.world_path, device)
+        raise DynMIXError(f"run {rd.name} has no world model ({rd.world_path}): train it with {again}")
     try:
+        ckpt = load_checkpoint(rd.world_path, device)
         cfg = config_from_dict(ckpt["config"]).world
         meta = dict(ckpt["meta"])
         world = build_world(cfg, int(meta["rep_dim"]), int(meta["market_dim"])).to(device)
         world.load_state_dict(ckpt["model"])
-    except Exception as e:  # a foreign or outdated file
+    except Exception as e:  # a torn, foreign or outdated file
         raise DynMIXError(f"world model {rd.world_path} could not be read ({type(e).__name__}: {e}); train it "
-                          f"again with `dynmix train --stage world --run {rd.name}`") from e
+                          f"again with {again}") from e
+    if not meta.get("complete"):
+        raise DynMIXError(f"the world model of run {rd.name} is unfinished (step {ckpt['step']}): continue it with "
+                          f"{again[:-1]} --resume`")
     world.eval()
     return world, {**meta, **dict(ckpt["views"]), "step": int(ckpt["step"])}
 

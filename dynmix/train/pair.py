@@ -68,7 +68,12 @@ class PairObjective(Objective):
         return f"epoch {line['epoch']}  loss {line['loss']:.4f}  gamma {line['gamma']:.3f}"
 
     def collapse(self, line: dict[str, Any]) -> str | None:
-        return collapse_message(line, line["gamma"]) if "implicit_erank" in line else None
+        return pair_collapse(line)
+
+
+def pair_collapse(line: dict[str, Any]) -> str | None:
+    """A warning when a logged line's explicit or implicit representations collapse (relative to gamma)."""
+    return collapse_message(line, line["gamma"]) if "implicit_erank" in line else None
 
 
 class VICRegObjective(PairObjective):

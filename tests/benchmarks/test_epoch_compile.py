@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import torch
-from dynmix.train.split import time_split
 
 from benchmarks import compile_bench, results
 from benchmarks.__main__ import parse
 from benchmarks.epoch_bench import dates_per_batch_for, epoch_case, last_training_dates
 from benchmarks.views_bench import market_home, polars_case, prepare_case
 from dynmix.config import TrainConfig
+from dynmix.runs.split import time_split
 from dynmix.views.tensors import load_view_tensors
 
 

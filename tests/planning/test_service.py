@@ -13,11 +13,11 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from dynmix.evaluation.forecast import forecast_table, run_forecast
 from dynmix.train.world_run import WORLD_FILE, prepare_world
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
+from dynmix.forecast.service import forecast_table, run_forecast
 from dynmix.planning.service import plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.train.job import train
@@ -142,7 +142,7 @@ def test_plan_at_without_a_world_model_says_what_to_run(tiny: TinyRun, tmp_path:
 
 
 def test_forecast_runs_the_jepa_step_when_installed(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dynmix.evaluation.forecast as fc
+    import dynmix.forecast.service as fc
 
     calls: list[tuple[str, Any]] = []
 
@@ -163,7 +163,7 @@ def test_forecast_runs_the_jepa_step_when_installed(tiny: TinyRun, monkeypatch: 
 
 
 def test_a_failing_jepa_step_keeps_the_volatility_results(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dynmix.evaluation.forecast as fc
+    import dynmix.forecast.service as fc
 
     def broken() -> None:
         raise ImportError("half-installed JEPA")

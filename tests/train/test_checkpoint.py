@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from dynmix.train.checkpoint import KEYS, load_checkpoint, save_checkpoint, set_rng_state
 from torch import nn
 
 from dynmix.config import DynMIXConfig, TrainConfig
 from dynmix.errors import DynMIXError
+from dynmix.runs.checkpoint import KEYS, load_checkpoint, save_checkpoint, set_rng_state
 from dynmix.train.ema import EMA
 from dynmix.train.schedule import make_optimizer
 

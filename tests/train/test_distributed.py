@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from dynmix.train.checkpoint import load_checkpoint
 
 from dynmix.config import DynMIXConfig, save_config
 from dynmix.io import read_jsonl
+from dynmix.runs.checkpoint import load_checkpoint
 from dynmix.train import train
 from dynmix.workspace import Workspace
 

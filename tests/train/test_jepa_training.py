@@ -11,15 +11,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from dynmix.train.checkpoint import load_checkpoint
-from dynmix.train.jepa_step import JEPAObjective, JEPAStep, future_windows, implicit_valid, jepa_valid
-from dynmix.train.threads import single_thread
 
 from dynmix.config import DynMIXConfig, JEPAConfig
 from dynmix.io import read_jsonl
 from dynmix.models.jepa import encode_targets
+from dynmix.runs.checkpoint import load_checkpoint
+from dynmix.runs.device import DistContext
+from dynmix.runs.models import build_jepa
+from dynmix.runs.rundir import RunDir
+from dynmix.runs.threads import single_thread
 from dynmix.train.ema import EMA
-from dynmix.train.jepa import JEPA_FILE, METRICS_FILE, build_jepa, fit_jepa
+from dynmix.train.jepa import fit_jepa
+from dynmix.train.jepa_objective import JEPALoss, JEPAObjective, future_windows, jepa_valid
+from dynmix.train.loop import Engine
 from dynmix.train.schedule import make_optimizer
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
@@ -30,7 +34,7 @@ TRAIN_END = 150  # index of the last training date of the fake run
 
 @pytest.fixture(autouse=True)
 def one_thread():  # type: ignore[no-untyped-def]
-    with single_thread():  # tiny tensors on a shared 2-core machine (dynmix.train.threads)
+    with single_thread():  # tiny tensors on a shared 2-core machine (dynmix.runs.threads)
         yield
 
 
@@ -43,7 +47,7 @@ def jepa_cfg(tiny_cfg: Callable[..., DynMIXConfig], **jepa: object) -> DynMIXCon
 
 
 def test_valid_samples_have_every_target_window(views: ViewTensors) -> None:
-    ok, iv = jepa_valid(views, H), implicit_valid(views)
+    ok, iv = jepa_valid(views, H), views.implicit_valid()
     ii, tt = torch.nonzero(ok, as_tuple=True)
     assert ii.numel() > 0 and int(tt.max()) <= len(views.dates) - 1 - H
     for h in range(H + 1):
@@ -72,17 +76,18 @@ def test_target_encoder_gets_no_gradient_and_follows_the_ema_schedule(
     total = 20
     ema = EMA(model.encoder, (0.9, 1.0), total)
     opt, sched = make_optimizer(model, cfg.train, total)
-    step = JEPAStep(model, ema, JEPAObjective(cfg.jepa), opt, sched, views)
+    objective = JEPAObjective(model, ema, cfg.jepa, views, DistContext(0, 1, views.device))
+    engine = Engine(objective, [], opt, sched, ema=ema)  # type: ignore[arg-type]
     i, t = torch.nonzero(jepa_valid(views, H)[:, 60:70], as_tuple=True)
     for k in range(3):
         old = [p.clone() for p in ema.module.parameters()]
-        out = step(i, t + 60)
+        out = engine.train_step((i, t + 60))
         assert out["ema_momentum"] == pytest.approx(0.9 + 0.1 * k / total)
         assert all(p.grad is None and not p.requires_grad for p in ema.module.parameters())
         m = ema.momentum(k)
         for p_old, p_ema, p in zip(old, ema.module.parameters(), model.encoder.parameters(), strict=True):
             torch.testing.assert_close(p_ema, m * p_old + (1 - m) * p.detach())
-    assert step.step == 3
+    assert engine.step == 3
 
 
 def test_training_lowers_the_loss_without_collapse(views_home: Workspace, views: ViewTensors,
@@ -90,8 +95,8 @@ def test_training_lowers_the_loss_without_collapse(views_home: Workspace, views:
                                                    seeded_run: Callable[..., Path]) -> None:
     run_dir = seeded_run(views_home, views, jepa_cfg(tiny_cfg, epochs=4), TRAIN_END)
     path = fit_jepa(views_home, run_dir, progress=False)
-    assert path == run_dir / JEPA_FILE
-    lines = read_jsonl(run_dir / METRICS_FILE)
+    assert path == RunDir(run_dir).jepa_path
+    lines = read_jsonl(RunDir(run_dir).jepa_metrics_path)
     assert [r["step"] for r in lines] == list(range(1, len(lines) + 1))
     first, last = lines[:3], lines[-3:]
     assert sum(r["pred_loss"] for r in last) < 0.8 * sum(r["pred_loss"] for r in first)
@@ -112,15 +117,16 @@ def test_interrupted_and_resumed_training_logs_the_same_losses(
     parts = seeded_run(views_home, views, cfg, TRAIN_END, "20260101-000000-parts")
     fit_jepa(views_home, whole, progress=False)
     fit_jepa(views_home, parts, progress=False, max_steps=11)  # stops mid-epoch 1 with a checkpoint
-    assert load_checkpoint(parts / JEPA_FILE)["step"] == 11
+    assert load_checkpoint(RunDir(parts).jepa_path)["step"] == 11
     fit_jepa(views_home, parts, progress=False, resume=True)
-    a, b = read_jsonl(whole / METRICS_FILE), read_jsonl(parts / METRICS_FILE)
+    a, b = read_jsonl(RunDir(whole).jepa_metrics_path), read_jsonl(RunDir(parts).jepa_metrics_path)
     assert len(a) == len(b) > 11
     for x, y in zip(a, b, strict=True):
         assert (x["step"], x["loss"], x["pred_loss"], x["reg"]) == (y["step"], y["loss"], y["pred_loss"], y["reg"])
-    wa, wb = load_checkpoint(whole / JEPA_FILE), load_checkpoint(parts / JEPA_FILE)
-    for k in wa["ema"]:
-        torch.testing.assert_close(wa["ema"][k], wb["ema"][k], rtol=0, atol=0)
+    wa, wb = load_checkpoint(RunDir(whole).jepa_path), load_checkpoint(RunDir(parts).jepa_path)
+    for key in ("model", "ema"):
+        for k in wa[key]:
+            torch.testing.assert_close(wa[key][k], wb[key][k], rtol=0, atol=0)
 
 
 def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views: ViewTensors,
@@ -128,10 +134,10 @@ def test_vicreg_regulariser_and_mse_loss_train_too(views_home: Workspace, views:
                                                    seeded_run: Callable[..., Path]) -> None:
     run_dir = seeded_run(views_home, views, jepa_cfg(tiny_cfg, epochs=1, reg="vicreg", loss="mse"), TRAIN_END)
     fit_jepa(views_home, run_dir, progress=False)
-    lines = read_jsonl(run_dir / METRICS_FILE)
+    lines = read_jsonl(RunDir(run_dir).jepa_metrics_path)
     assert lines and all(torch.isfinite(torch.tensor(r["loss"])) for r in lines)
     with pytest.raises(ValueError, match="unknown JEPA regulariser"):
-        JEPAObjective(JEPAConfig(reg="none"))
+        JEPALoss(JEPAConfig(reg="none"))
 
 
 @pytest.mark.slow
@@ -151,7 +157,7 @@ def test_two_gloo_processes_train_the_jepa_like_one(views_home: Workspace, views
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     fit_jepa(views_home, single, progress=False)
-    a, b = read_jsonl(single / METRICS_FILE), read_jsonl(ddp / METRICS_FILE)
+    a, b = read_jsonl(RunDir(single).jepa_metrics_path), read_jsonl(RunDir(ddp).jepa_metrics_path)
     assert [r["step"] for r in a] == [r["step"] for r in b] and len(a) >= 5
     for ra, rb in zip(a, b, strict=True):
         for k in ("loss", "pred_loss", "reg", "ema_momentum"):

@@ -6,12 +6,12 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 import torch
-from dynmix.train.checkpoint import load_checkpoint
-from dynmix.train.runs import load_run
 
 from dynmix.config import DynMIXConfig, load_config
 from dynmix.errors import DynMIXError
 from dynmix.io import read_jsonl
+from dynmix.runs.checkpoint import load_checkpoint
+from dynmix.runs.models import load_run
 from dynmix.train import train
 from dynmix.views.tensors import ViewTensors
 from dynmix.workspace import Workspace
@@ -26,7 +26,7 @@ def test_a_run_folder_holds_everything(views_home: Workspace, views: ViewTensors
     run = train(views_home, cfg, run_name="Tiny Run!", progress=False)
     assert run.parent == views_home.runs and run.name.endswith("-tiny-run")
     assert {p.name for p in run.iterdir()} == {"config.toml", "checkpoint.pt", "metrics.jsonl", "gamma.parquet",
-                                               "split.json", "embeddings.parquet"}
+                                               "views.json", "split.json", "embeddings.parquet"}
     assert load_config(run / "config.toml") == cfg
     split = json.loads((run / "split.json").read_text())
     assert split["n_train_dates"] > 0 and split["n_test_dates"] > 0 and split["train_end"] < split["test_start"]

@@ -23,7 +23,6 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from dynmix.train.runs import load_run
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -31,6 +30,7 @@ from dynmix.config import DynMIXConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.sources.synthetic import generate_market, write_market
 from dynmix.data.store import Store
 from dynmix.models.dynmix import DynMIX
+from dynmix.runs.models import load_run
 from dynmix.train import train
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors

@@ -8,6 +8,7 @@ import torch
 
 from dynmix.io import read_jsonl
 from dynmix.train.monitor import collapse_message, effective_rank, rep_stats
+from dynmix.train.pair import pair_collapse
 from dynmix.train.recorder import Recorder
 
 
@@ -37,7 +38,7 @@ def test_rep_stats_and_collapse_message() -> None:
 
 
 def test_recorder_writes_lines_and_warns_once_per_epoch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    rec = Recorder(tmp_path / "metrics.jsonl", progress=False)
+    rec = Recorder(tmp_path / "metrics.jsonl", progress=False, collapse=pair_collapse)
     collapsed = {"explicit_std_min": 0.0, "explicit_erank": 1.0, "implicit_std_min": 0.5, "implicit_erank": 5.0}
     with caplog.at_level(logging.WARNING, logger="dynmix.train"):
         for step in (1, 2, 3):

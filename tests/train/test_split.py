@@ -4,10 +4,10 @@ import datetime as dt
 
 import pytest
 import torch
-from dynmix.train.split import time_split
 
 from dynmix.config import TrainConfig
 from dynmix.errors import DynMIXError
+from dynmix.runs.split import time_split
 from dynmix.views.tensors import ViewTensors
 
 

@@ -12,9 +12,9 @@ import json
 from dataclasses import replace
 
 import torch
-from dynmix.train.runs import load_run
 
 from dynmix.config import LossConfig
+from dynmix.runs.models import load_run
 from dynmix.train import train
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import polars as pl
 import pytest
 import torch
-from dynmix.evaluation.backtest import backtest, performance, rebalance_positions
-from dynmix.evaluation.baselines_alloc import mpc_strategy, skfolio_baselines
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DataError, DynMIXError
+from dynmix.planning.backtest import backtest, performance, rebalance_positions
+from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 
 
 def panel(n_days: int = 200, n_assets: int = 4, seed: int = 0) -> pd.DataFrame:

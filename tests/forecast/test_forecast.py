@@ -7,8 +7,9 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-from dynmix.evaluation.forecast import forecast_table, mse, qlike, volatility_scores
-from dynmix.evaluation.forecast_baselines import HARRV, forward_mean, garch_forecasts, trailing_mean
+
+from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts, trailing_mean
+from dynmix.forecast.service import forecast_table, mse, qlike, volatility_scores
 
 H = 5
 LAST = 999  # last training day of the simulated series

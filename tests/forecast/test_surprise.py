@@ -13,12 +13,12 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from dynmix.evaluation.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
-from dynmix.train.threads import single_thread
 
 from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
+from dynmix.forecast.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
+from dynmix.runs.threads import single_thread
 from dynmix.train.jepa import load_jepa
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors, load_view_tensors
