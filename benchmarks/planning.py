@@ -22,7 +22,8 @@ from rich.table import Table
 
 from dynmix.config import PlanConfig
 from dynmix.io import write_json
-from dynmix.planning.portfolio import PortfolioMPC, StaticRiskModel
+from dynmix.models.risk import StaticRiskModel
+from dynmix.planning.portfolio import PortfolioMPC
 
 OUT = Path(__file__).parent / "out" / "planning.json"
 

@@ -106,12 +106,13 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
     }
     if not frame.height:
         notes.append("volatility: no test origin with 5 later returns: nothing scored")
-    if rd.jepa_path.exists():
-        ours["surprise"] = compute_surprise(ws, rd)
-    else:
+    if not rd.jepa_path.exists():
         notes.append(f"JEPA surprise index skipped: run {rd.name} has no JEPA (`dynmix train --stage jepa --run "
                      f"{rd.name}`)")
     report = rd.update_report({"forecast": {**ours, "notes": notes}}, merge=True)
+    if rd.jepa_path.exists():  # after the first write: if the surprise fails, the world model's results are saved
+        ours["surprise"] = compute_surprise(ws, rd)
+        report = rd.update_report({"forecast": {**ours, "notes": notes}}, merge=True)
     return dict(report["forecast"])
 
 

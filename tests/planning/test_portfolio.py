@@ -7,7 +7,8 @@ import torch
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
-from dynmix.planning.portfolio import Forecast, PortfolioMPC, StaticRiskModel
+from dynmix.models.risk import Forecast, StaticRiskModel
+from dynmix.planning.portfolio import PortfolioMPC
 
 FREE = PlanConfig(risk_aversion=0.0, cost=0.0)  # only the expected return counts
 

@@ -13,14 +13,16 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from dynmix.train.world_run import WORLD_FILE, prepare_world
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.forecast.service import forecast_table, run_forecast
 from dynmix.planning.service import plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
+from dynmix.runs.models import load_world_run
+from dynmix.runs.rundir import RunDir
 from dynmix.train.job import train
+from dynmix.train.world import fit_world
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 
@@ -55,6 +57,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, write_panel, tiny_run_config)
     build_views(Store(ws.store), ws.views, cfg.views, progress=False)
     run_dir = train(ws, cfg, progress=False)
     (run_dir / "report.json").write_text(json.dumps({"sector": {"pca": {"knn_accuracy": 0.5}}, "notes": ["kept"]}))
+    for step in (run_forecast, run_plan):  # neither trains a model: they name the step that does
+        with pytest.raises(DynMIXError, match=f"dynmix train --stage world --run {run_dir.name}"):
+            step(ws, run_dir, progress=False)
+    fit_world(ws, run_dir, progress=False)
     forecast = run_forecast(ws, run_dir, progress=False)
     return TinyRun(ws, run_dir, forecast, run_plan(ws, run_dir, progress=False))
 
@@ -80,15 +86,16 @@ def test_forecast_files_follow_the_dashboard_contract(tiny: TinyRun) -> None:
     split = json.loads((tiny.run_dir / "split.json").read_text())
     assert vol["date"].min() > dt.date.fromisoformat(split["train_end"])  # scored on test dates only
     assert vol.select(pl.all().exclude("date", "ticker") > 0).to_numpy().all()
-    torch.load(tiny.run_dir / WORLD_FILE, weights_only=True)  # weights-only loadable
+    torch.load(RunDir(tiny.run_dir).world_path, weights_only=True)  # weights-only loadable
 
 
 def test_forecast_again_reuses_the_world_model_and_gives_the_same_files(tiny: TinyRun) -> None:
     path = tiny.run_dir / "forecast" / "vol_forecast.parquet"
-    before, mtime = pl.read_parquet(path), (tiny.run_dir / WORLD_FILE).stat().st_mtime_ns
+    world = RunDir(tiny.run_dir).world_path
+    before, mtime = pl.read_parquet(path), world.stat().st_mtime_ns
     again = run_forecast(tiny.ws, tiny.run_dir, progress=False)
-    assert (tiny.run_dir / WORLD_FILE).stat().st_mtime_ns == mtime
-    assert any("reused" in n for n in again["notes"])
+    assert world.stat().st_mtime_ns == mtime
+    assert any("--stage jepa" in n for n in again["notes"])  # no JEPA trained for this run: said, not trained
     assert pl.read_parquet(path).equals(before)
 
 
@@ -105,7 +112,7 @@ def test_backtest_files(tiny: TinyRun) -> None:
 
 
 def test_world_risk_model_speaks_the_planning_protocol(tiny: TinyRun) -> None:
-    wr = prepare_world(tiny.ws, tiny.run_dir, progress=False)
+    wr = load_world_run(tiny.ws, RunDir(tiny.run_dir))
     t = wr.train_last + 5
     risk = WorldRiskModel(wr.world, wr.panel, t)
     fc = risk.forecast(4)
@@ -135,44 +142,21 @@ def test_plan_at_without_a_world_model_says_what_to_run(tiny: TinyRun, tmp_path:
     other = tiny.ws.run("20200101-000000-copy")
     shutil.copytree(tiny.run_dir, other, ignore=shutil.ignore_patterns("forecast"))
     try:
-        with pytest.raises(DynMIXError, match="dynmix forecast"):
+        with pytest.raises(DynMIXError, match="dynmix train --stage world"):
             plan_at(tiny.ws, other, "2013-06-03")
     finally:
         shutil.rmtree(other)
 
 
-def test_forecast_runs_the_jepa_step_when_installed(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dynmix.forecast.service as fc
-
-    calls: list[tuple[str, Any]] = []
-
-    def fit_jepa(ws: Workspace, run_dir: Path, *, epochs: int | None = None, progress: bool = True) -> Path:
-        calls.append(("fit", epochs))
-        return run_dir
-
-    def compute_surprise(ws: Workspace, run_dir: Path) -> dict[str, Any]:
-        calls.append(("surprise", run_dir))
-        return {"jepa": {"corr_market_vol": 0.4}}
-
-    monkeypatch.setattr(fc, "jepa_functions", lambda: (fit_jepa, compute_surprise))
-    result = run_forecast(tiny.ws, tiny.run_dir, epochs=3, progress=False)
-    assert calls == [("fit", 3), ("surprise", tiny.run_dir)]
-    assert result["surprise"] == {"jepa": {"corr_market_vol": 0.4}}
-    report = json.loads((tiny.run_dir / "report.json").read_text())
-    assert report["forecast"]["surprise"] == result["surprise"] and "volatility" in report["forecast"]
-
-
-def test_a_failing_jepa_step_keeps_the_volatility_results(tiny: TinyRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dynmix.forecast.service as fc
-
-    def broken() -> None:
-        raise ImportError("half-installed JEPA")
-
-    report_path = tiny.run_dir / "report.json"
-    old = json.loads(report_path.read_text())
+def test_a_failing_surprise_step_keeps_the_volatility_results(tiny: TinyRun) -> None:
+    rd = RunDir(tiny.run_dir)
+    old = rd.read_report()
     old["forecast"].pop("volatility")
-    report_path.write_text(json.dumps(old))
-    monkeypatch.setattr(fc, "jepa_functions", broken)
-    with pytest.raises(ImportError):
-        run_forecast(tiny.ws, tiny.run_dir, progress=False)
-    assert set(json.loads(report_path.read_text())["forecast"]["volatility"]) == {"dynmix", "har", "garch"}
+    rd.report_path.write_text(json.dumps(old))
+    rd.jepa_path.write_bytes(b"not a checkpoint")
+    try:
+        with pytest.raises(DynMIXError, match="could not be read"):
+            run_forecast(tiny.ws, tiny.run_dir, progress=False)
+    finally:
+        rd.jepa_path.unlink()
+    assert set(rd.read_report()["forecast"]["volatility"]) == {"dynmix", "har", "garch"}
