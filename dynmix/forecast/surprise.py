@@ -119,6 +119,9 @@ def surprise_scores(surprise: np.ndarray, mkt_ret: np.ndarray, test: np.ndarray)
 def compute_surprise(ws: Workspace, run_dir: str | Path | RunDir) -> dict[str, Any]:
     """Write RUN/forecast/surprise.parquet, merge report["forecast"]["surprise"]; return that dict."""
     rd = RunDir.of(run_dir)
+    if not rd.jepa_path.exists():
+        raise DynMIXError(f"run {rd.name} has no JEPA ({rd.jepa_path}): train it with "
+                          f"`dynmix train --stage jepa --run {rd.name}`")
     device = run_device(rd)
     vt = load_view_tensors(ws.views, device)
     cfg, model, target, ckpt = load_jepa(rd, vt, device)

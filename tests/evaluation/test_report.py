@@ -10,7 +10,8 @@ import pytest
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.report import evaluate_run, headline_table, write_report
+from dynmix.evaluation.report import evaluate_run, headline_table
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
 OWN_KEYS = ["split", "sector", "similarity", "hedging", "collapse", "notes"]
@@ -101,7 +102,7 @@ def test_bad_split_names_the_file(home: Workspace, make_run: Callable[..., Path]
         evaluate_run(home, run_dir)
 
 
-def test_write_report_turns_nan_into_null(tmp_path: Path) -> None:
-    out = write_report(tmp_path, {"similarity": {"m": {"spearman_future_corr": float("nan")}}})
+def test_update_report_turns_nan_into_null(tmp_path: Path) -> None:
+    out = RunDir(tmp_path).update_report({"similarity": {"m": {"spearman_future_corr": float("nan")}}})
     assert out["similarity"]["m"]["spearman_future_corr"] is None
     assert json.loads((tmp_path / "report.json").read_text()) == out

@@ -17,9 +17,11 @@ import torch
 from dynmix.config import DynMIXConfig, JEPAConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.forecast.surprise import SURPRISE_FILE, compute_surprise, energy_panel, fit_jepa, surprise_scores
+from dynmix.forecast.surprise import compute_surprise, energy_panel, surprise_scores
+from dynmix.runs.models import load_jepa
+from dynmix.runs.rundir import RunDir
 from dynmix.runs.threads import single_thread
-from dynmix.train.jepa import load_jepa
+from dynmix.train.jepa import fit_jepa
 from dynmix.views.build import build_views
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
@@ -82,7 +84,7 @@ def surprised(tmp_path_factory: pytest.TempPathFactory, seeded_run: Callable[...
 
 
 def test_surprise_file_has_the_dashboard_columns_and_the_split(surprised: Surprised) -> None:
-    frame = pl.read_parquet(surprised.run_dir / SURPRISE_FILE)
+    frame = pl.read_parquet(RunDir(surprised.run_dir).surprise_path)
     assert {"date", "surprise", "market_vol", "split"} <= set(frame.columns)
     assert frame.height > 300 and frame["surprise"].is_finite().all() and (frame["surprise"] > 0).all()
     assert frame["date"].is_sorted() and frame["date"].n_unique() == frame.height
@@ -92,7 +94,7 @@ def test_surprise_file_has_the_dashboard_columns_and_the_split(surprised: Surpri
 
 
 def test_surprise_is_higher_in_the_high_volatility_stretch(surprised: Surprised) -> None:
-    frame = pl.read_parquet(surprised.run_dir / SURPRISE_FILE)
+    frame = pl.read_parquet(RunDir(surprised.run_dir).surprise_path)
     dates = surprised.vt.dates
     stretch = frame.filter(pl.col("date").is_between(dates[STRETCH[0]], dates[STRETCH[1] - 1]))["surprise"]
     calm = frame.filter(pl.col("date") < dates[STRETCH[0]])["surprise"]
@@ -120,7 +122,7 @@ def test_report_gets_the_surprise_and_keeps_every_other_key(surprised: Surprised
 
 
 def test_energy_uses_no_data_after_its_date(surprised: Surprised) -> None:
-    cfg, model, target, _ = load_jepa(surprised.run_dir, surprised.vt)
+    cfg, model, target, _ = load_jepa(RunDir(surprised.run_dir), surprised.vt)
     before = energy_panel(model, target, surprised.vt, cfg.jepa.horizon)  # (N, T)
     cut = 350
     returns = surprised.vt.returns.clone()
@@ -143,5 +145,5 @@ def test_surprise_scores_rank_a_perfect_signal_first() -> None:
 def test_compute_surprise_without_a_jepa_says_what_to_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "r"
     run_dir.mkdir(parents=True)
-    with pytest.raises(DynMIXError, match="no JEPA"):
+    with pytest.raises(DynMIXError, match="no JEPA .*dynmix train --stage jepa"):
         compute_surprise(Workspace(tmp_path), run_dir)
