@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from dynmix.io import read_jsonl
+from dynmix.runs.rundir import RunDir
 
 NONE_VERSION = 0.0  # the version of an absent file
 
@@ -122,9 +123,9 @@ def monthly_coverage(prices: pl.DataFrame) -> pl.DataFrame:
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
     """One row for the runs table: id, variance target, steps, final loss and headline metrics when evaluated."""
-    cfg = read_toml(run_dir / "config.toml")
-    metrics = metrics_frame(run_dir / "metrics.jsonl")
-    report = read_json(run_dir / "report.json")
+    cfg = read_toml(RunDir(run_dir).config_path)
+    metrics = metrics_frame(RunDir(run_dir).metrics_path)
+    report = read_json(RunDir(run_dir).report_path)
     last = metrics.tail(1).to_dicts()[0] if metrics.height else {}
     planning = report.get("planning")
     sharpes: dict[str, float] = {
@@ -136,7 +137,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "variance target": nested(cfg, "loss", "variance_target"),
         "steps": int(last["step"]) if "step" in last else None,
         "final loss": last.get("loss"),
-        "embeddings": (run_dir / "embeddings.parquet").is_file(),
+        "embeddings": RunDir(run_dir).embeddings_path.is_file(),
         "kNN sector acc": nested(report, "sector", "dynmix_implicit", "knn_accuracy"),
         "Spearman→future": nested(report, "similarity", "dynmix_implicit", "spearman_future_corr"),
         "pair vol": nested(report, "hedging", "dynmix_implicit", "pair_vol"),

@@ -17,6 +17,7 @@ import streamlit as st
 from app import artifacts, embedmap
 from dynmix.data.status import coverage
 from dynmix.data.store import Store
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
 
@@ -89,16 +90,16 @@ def _metrics(path: str, version: float) -> pl.DataFrame:
 
 
 def metrics(run_dir: Path) -> pl.DataFrame:
-    path = run_dir / "metrics.jsonl"
+    path = RunDir(run_dir).metrics_path
     return _metrics(str(path), artifacts.version(path))
 
 
 def report(run_dir: Path) -> dict[str, Any]:
-    return artifacts.read_json(run_dir / "report.json")
+    return artifacts.read_json(RunDir(run_dir).report_path)
 
 
 def split(run_dir: Path) -> dict[str, Any]:
-    return artifacts.read_json(run_dir / "split.json")
+    return artifacts.read_json(RunDir(run_dir).split_path)
 
 
 @st.cache_data(show_spinner=False)
@@ -108,7 +109,7 @@ def _runs_table(paths: tuple[str, ...], versions: tuple[float, ...]) -> pl.DataF
 
 def runs_table(ws: Workspace) -> pl.DataFrame:
     dirs = run_dirs(ws)
-    versions = tuple(artifacts.version(d / f) for d in dirs for f in ("metrics.jsonl", "report.json"))
+    versions = tuple(artifacts.version(p) for d in dirs for p in (RunDir(d).metrics_path, RunDir(d).report_path))
     return _runs_table(tuple(str(d) for d in dirs), versions)
 
 
@@ -162,5 +163,5 @@ def _plan(home: str, run_dir: str, date: dt.date, risk_aversion: float, cost: fl
 def plan(ws: Workspace, run_dir: Path, date: dt.date, *, risk_aversion: float, cost: float,
          horizon: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """plan_at's (weights, trajectories), cached per inputs and checkpoint version (plan_at loads the model)."""
-    v = artifacts.version(run_dir / "checkpoint.pt")
+    v = artifacts.version(RunDir(run_dir).checkpoint_path)
     return _plan(str(ws.home), str(run_dir), date, risk_aversion, cost, horizon, v)

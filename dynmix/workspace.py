@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "DYNMIX_HOME"
+RUN_CONFIG = "config.toml"  # the file that marks a run folder (dynmix.runs.rundir.RunDir owns every run file)
 
 
 def resolve_home(home: str | Path | None = None) -> Path:
@@ -48,4 +49,4 @@ class Workspace:
         """Run folders, newest first (by name: run ids start with a UTC timestamp)."""
         if not self.runs.is_dir():
             return []
-        return sorted((p for p in self.runs.iterdir() if (p / "config.toml").exists()), reverse=True)
+        return sorted((p for p in self.runs.iterdir() if (p / RUN_CONFIG).exists()), reverse=True)

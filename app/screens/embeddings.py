@@ -11,13 +11,14 @@ import streamlit as st
 from app import components, embedmap, loaders
 from app.charts import embeddings as charts
 from dynmix.data.schema import UNKNOWN_SECTOR
+from dynmix.runs.rundir import RunDir
 
 st.title("Embedding map")
 ws = loaders.workspace()
 run = components.run_picker(ws, key="embeddings_run")
 if run is None:
     st.stop()
-path = run / "embeddings.parquet"
+path = RunDir(run).embeddings_path
 if not path.is_file():
     components.hint(f"Run {run.name} has no embeddings yet (they are written when training ends).",
                     f"dynmix train --resume {run.name}")

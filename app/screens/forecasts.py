@@ -8,6 +8,7 @@ import streamlit as st
 
 from app import artifacts, components, loaders
 from app.charts import forecasts as charts
+from dynmix.runs.rundir import RunDir
 
 st.title("Forecasts")
 ws = loaders.workspace()
@@ -15,18 +16,20 @@ run = components.run_picker(ws, key="forecasts_run")
 if run is None:
     st.stop()
 
-folder = run / "forecast"
-surprise = loaders.parquet(folder / "surprise.parquet")
-vol = loaders.parquet(folder / "vol_forecast.parquet")
+surprise = loaders.parquet(RunDir(run).surprise_path)
+vol = loaders.parquet(RunDir(run).vol_forecast_path)
 metrics = artifacts.section_table(loaders.report(run).get("forecast"))
 if surprise is None and vol is None and metrics.height == 0:
     components.hint(f"Run {run.name} has no forecasts yet: the JEPA surprise index and the volatility forecasts "
-                    f"are written to `{folder}`.", f"dynmix forecast {run.name}")
+                    f"are written to `{RunDir(run).forecast_dir}`.",
+                    f"dynmix train --stage world --run {run.name}; dynmix train --stage jepa --run {run.name}; "
+                    f"dynmix forecast {run.name}")
     st.stop()
 
 st.subheader("Surprise index")
 if surprise is None:
-    components.hint("`forecast/surprise.parquet` is absent.", f"dynmix forecast {run.name}")
+    components.hint("`forecast/surprise.parquet` is absent.",
+                    f"dynmix train --stage jepa --run {run.name}; dynmix forecast {run.name}")
 else:
     components.chart(charts.surprise_chart(surprise), key="surprise")
     if {"surprise", "market_vol"} <= set(surprise.columns) and surprise.height > 2:

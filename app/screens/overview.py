@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import artifacts, components, loaders
+from dynmix.runs.rundir import RunDir
 
 st.title("DynMIX — overview")
 ws = loaders.workspace()
@@ -50,11 +51,13 @@ else:
                "view on the test period (report.json); a run without them has not been evaluated.")
     latest = runs[0]
     todo = []
-    if not (latest / "report.json").is_file():
+    if not RunDir(latest).report_path.is_file():
         todo.append(f"`dynmix evaluate {latest.name}`")
-    if not (latest / "forecast").is_dir():
+    if not RunDir(latest).world_path.is_file():
+        todo.append(f"`dynmix train --stage world --run {latest.name}`")
+    if not RunDir(latest).vol_forecast_path.is_file():
         todo.append(f"`dynmix forecast {latest.name}`")
-    if not (latest / "planning").is_dir():
+    if not RunDir(latest).planning_dir.is_dir():
         todo.append(f"`dynmix plan {latest.name}`")
     if todo:
         st.info(f"Next for the latest run {latest.name}: " + " · ".join(todo), icon=":material/lightbulb:")

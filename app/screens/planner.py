@@ -9,6 +9,7 @@ import streamlit as st
 from app import artifacts, components, loaders
 from app.charts import planner as charts
 from dynmix.errors import DynMIXError
+from dynmix.runs.rundir import RunDir
 
 st.title("Planner")
 ws = loaders.workspace()
@@ -16,10 +17,10 @@ run = components.run_picker(ws, key="planner_run")
 if run is None:
     st.stop()
 
-plan_cfg = artifacts.read_toml(run / "config.toml").get("plan", {})
-equity = loaders.parquet(run / "planning" / "equity.parquet")
-weights = loaders.parquet(run / "planning" / "weights.parquet")
-gamma = loaders.parquet(run / "gamma.parquet")
+plan_cfg = artifacts.read_toml(RunDir(run).config_path).get("plan", {})
+equity = loaders.parquet(RunDir(run).equity_path)
+weights = loaders.parquet(RunDir(run).weights_path)
+gamma = loaders.parquet(RunDir(run).gamma_path)
 
 
 def plan_dates() -> list:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import artifacts, components, loaders
 from app.charts import training as charts
+from dynmix.runs.rundir import RunDir
 
 st.title("Training")
 ws = loaders.workspace()
@@ -13,7 +14,7 @@ run = components.run_picker(ws, key="training_run")
 if run is None:
     st.stop()
 
-cfg = artifacts.read_toml(run / "config.toml")
+cfg = artifacts.read_toml(RunDir(run).config_path)
 split = loaders.split(run)
 metrics = loaders.metrics(run)
 last = metrics.tail(1).to_dicts()[0] if metrics.height else {}
@@ -35,7 +36,7 @@ else:
     components.chart(charts.loss_chart(metrics), key="loss")
 
 st.subheader("Variance target")
-gamma = loaders.parquet(run / "gamma.parquet")
+gamma = loaders.parquet(RunDir(run).gamma_path)
 if gamma is None:
     components.hint(f"`{run.name}/gamma.parquet` is absent: it is written when training starts.")
 else:

@@ -8,8 +8,6 @@ import typer
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
-from pipelines.demo import run_demo
-from pipelines.synthetic import run_synthetic
 
 
 @app.command("demo")
@@ -31,6 +29,9 @@ def demo(
 
     With --synthetic: a seeded market with planted sectors -> views -> train both -> evaluate (sector recovery).
     """
+    from pipelines.demo import run_demo  # every stage: only when the command runs
+    from pipelines.synthetic import run_synthetic
+
     if synthetic:
         run_synthetic(workspace(), tickers=tickers, sectors=sectors, years=years, seed=seed, epochs=epochs,
                       device=device, console=console)

@@ -9,8 +9,6 @@ from rich.markup import escape
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
-from dynmix.evaluation.report import evaluate_run, headline_table
-from dynmix.runs.rundir import RunDir
 
 
 @app.command("evaluate")
@@ -24,6 +22,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score the embeddings against baselines on the test period; write report.json and report.md."""
+    from dynmix.evaluation.report import evaluate_run, headline_table  # scipy, sklearn: only when run
+    from dynmix.runs.rundir import RunDir
+
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     other = RunDir.resolve(ws, compare) if compare is not None else None

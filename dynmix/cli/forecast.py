@@ -12,8 +12,6 @@ from rich.markup import escape
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
 from dynmix.cli.report_tables import section_table
-from dynmix.forecast.service import run_forecast
-from dynmix.runs.rundir import RunDir
 
 TABLES = (
     ("volatility", "Volatility of the next 5 days, test period: QLIKE (variance) and MSE (daily variance, %²)"),
@@ -29,6 +27,9 @@ def forecast_cmd(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,
 ) -> None:
     """Forecast with the run's world model against baselines; write RUN/forecast/ and merge report.json."""
+    from dynmix.forecast.service import run_forecast  # torch, arch: only when the command runs
+    from dynmix.runs.rundir import RunDir
+
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     result = run_forecast(ws, rd, progress=not no_progress)

@@ -9,7 +9,6 @@ import typer
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
-from pipelines.demo import demo_config, run_pipeline
 
 
 @app.command("pipeline")
@@ -27,5 +26,7 @@ def pipeline(
     """Views -> train (configured variance target + static ablation) -> evaluate -> JEPA + world model ->
     forecast -> plan, on the data in HOME/store.
     """
+    from pipelines.demo import demo_config, run_pipeline  # every stage: only when the command runs
+
     cfg = demo_config(epochs, device, path=config)
     run_pipeline(workspace(), cfg, tag=tag, forecast=forecast, console=console)

@@ -10,8 +10,6 @@ from rich.markup import escape
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
 from dynmix.cli.report_tables import section_table
-from dynmix.planning.service import run_plan
-from dynmix.runs.rundir import RunDir
 
 
 @app.command("plan")
@@ -23,6 +21,9 @@ def plan_cmd(
     """Backtest the planner on the run's test period (costs and rebalancing from the run's config); needs the
     run's world model (`dynmix train --stage world`).
     """
+    from dynmix.planning.service import run_plan  # torch, skfolio: only when the command runs
+    from dynmix.runs.rundir import RunDir
+
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     result = run_plan(ws, rd, progress=not no_progress)

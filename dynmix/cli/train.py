@@ -15,14 +15,6 @@ from dynmix.cli.common import console, friendly, workspace
 from dynmix.config import DEVICES, load_config
 from dynmix.config import VARIANCE_TARGETS as STRATEGIES
 from dynmix.errors import DynMIXError
-from dynmix.losses.distributed import rank
-from dynmix.runs.device import resolve_device
-from dynmix.runs.models import load_run
-from dynmix.runs.rundir import RunDir
-from dynmix.train.embed import export_embeddings
-from dynmix.train.jepa import fit_jepa
-from dynmix.train.job import train
-from dynmix.train.world import fit_world
 
 STAGES = ("dynmix", "jepa", "world")
 
@@ -51,6 +43,12 @@ def train_cmd(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Train on HOME/views: the DynMIX encoders into a new HOME/runs/<run-id>/, or a run's JEPA or world model."""
+    from dynmix.losses.distributed import rank  # torch and the models: only when the command runs
+    from dynmix.runs.rundir import RunDir
+    from dynmix.train.jepa import fit_jepa
+    from dynmix.train.job import train
+    from dynmix.train.world import fit_world
+
     if stage not in STAGES:
         raise DynMIXError(f"--stage {stage!r}: expected one of {', '.join(STAGES)}")
     if device is not None and device not in DEVICES:
@@ -92,6 +90,11 @@ def embed_cmd(
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA weights instead of the final ones.")] = False,
 ) -> None:
     """Re-export the embeddings of a run with its saved model (every valid ticker and date)."""
+    from dynmix.runs.device import resolve_device
+    from dynmix.runs.models import load_run
+    from dynmix.runs.rundir import RunDir
+    from dynmix.train.embed import export_embeddings
+
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     cfg, model, vt = load_run(rd, resolve_device(device), views_dir=ws.views, ema=ema)

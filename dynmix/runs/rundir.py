@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import torch
 
 from dynmix.config import DynMIXConfig, load_config, save_config
 from dynmix.errors import DataError, DynMIXError
 from dynmix.io import write_json, write_parquet, write_text
-from dynmix.runs.checkpoint import load_checkpoint
 from dynmix.runs.report_md import clean_json, render_markdown
-from dynmix.workspace import Workspace
+from dynmix.workspace import RUN_CONFIG, Workspace
 
 _TAG_BAD = re.compile(r"[^a-z0-9._-]+")
 EMBEDDING_COLUMNS = ("date", "ticker", "view", "embedding")
@@ -74,7 +72,7 @@ class RunDir:
         if name == "latest":
             return cls.latest(ws)
         for cand in (Path(name).expanduser(), ws.run(name)):
-            if cand.is_dir() and (cand / "config.toml").exists():
+            if cand.is_dir() and (cand / RUN_CONFIG).exists():
                 return cls(cand.resolve())
         known = [p.name for p in ws.list_runs()[:5]]
         hint = f"; recent runs: {', '.join(known)}" if known else f"; there are no runs in {ws.runs}"
@@ -90,7 +88,7 @@ class RunDir:
         return self.path.name
 
     # -- paths ----------------------------------------------------------------------------------------------
-    config_path = property(lambda self: self.path / "config.toml")
+    config_path = property(lambda self: self.path / RUN_CONFIG)
     checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     split_path = property(lambda self: self.path / "split.json")
@@ -117,7 +115,9 @@ class RunDir:
     def write_config(self, cfg: DynMIXConfig) -> None:
         save_config(cfg, self.config_path)
 
-    def read_checkpoint(self, device: str | torch.device = "cpu") -> dict[str, Any]:
+    def read_checkpoint(self, device: Any = "cpu") -> dict[str, Any]:
+        from dynmix.runs.checkpoint import load_checkpoint  # torch: not for readers of the other files (dashboard)
+
         return load_checkpoint(self.checkpoint_path, device)
 
     def checkpoint_step(self) -> int:

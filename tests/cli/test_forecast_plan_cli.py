@@ -44,16 +44,25 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_workspace) -> Path:  
     return home
 
 
-def test_forecast_then_plan(trained: Path) -> None:
-    result = runner.invoke(app, ["--home", str(trained), "forecast", "latest", "--epochs", "1", "--no-progress"])
-    assert result.exit_code == 0, result.output
-    for text in ("QLIKE", "garch", "har", "dynmix", "world_model", "persistence", "trained for 1 epochs"):
-        assert text in result.output
+def test_forecast_and_plan_name_the_step_then_train_world_and_jepa_then_forecast_and_plan(trained: Path) -> None:
     run = sorted((trained / "runs").iterdir())[-1]
-    assert (run / "forecast" / "world.pt").exists() and (run / "forecast" / "vol_forecast.parquet").exists()
+    for command in ("forecast", "plan"):  # they never train: they say which step does
+        result = runner.invoke(app, ["--home", str(trained), command, "latest", "--no-progress"])
+        assert result.exit_code == 1 and f"dynmix train --stage world --run {run.name}" in " ".join(
+            result.output.split())
+    for stage in ("world", "jepa"):
+        result = runner.invoke(app, ["--home", str(trained), "train", "--stage", stage, "--epochs", "1",
+                                     "--no-progress"])
+        assert result.exit_code == 0, result.output
+    assert (run / "forecast" / "world.pt").exists() and (run / "forecast" / "jepa.pt").exists()
+    result = runner.invoke(app, ["--home", str(trained), "train", "--stage", "world", "--seed", "3"])
+    assert result.exit_code == 1 and "drop --seed" in result.output
 
-    result = runner.invoke(app, ["--home", str(trained), "forecast", run.name, "--no-progress"])
-    assert result.exit_code == 0 and "reused" in result.output
+    result = runner.invoke(app, ["--home", str(trained), "forecast", "latest", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    for text in ("QLIKE", "garch", "har", "dynmix", "world_model", "persistence", "JEPA surprise index"):
+        assert text in result.output
+    assert (run / "forecast" / "vol_forecast.parquet").exists() and (run / "forecast" / "surprise.parquet").exists()
 
     result = runner.invoke(app, ["--home", str(trained), "plan", run.name, "--no-progress"])
     assert result.exit_code == 0, result.output
@@ -61,7 +70,7 @@ def test_forecast_then_plan(trained: Path) -> None:
     for text in ("world_mpc", "equal_weight", "min_variance", "hrp", "sharpe", "10 bps per unit of turnover"):
         assert text in out
     report = json.loads((run / "report.json").read_text())
-    assert {"forecast", "planning"} <= set(report)
+    assert {"forecast", "planning"} <= set(report) and "surprise" in report["forecast"]
     assert (run / "planning" / "equity.parquet").exists() and (run / "planning" / "weights.parquet").exists()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from dynmix.train.runs import latest_run
 from rich.console import Console
 
+from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 from pipelines.demo import demo_config, run_demo
 
@@ -22,7 +22,7 @@ def test_demo_trains_both_targets_and_reports_them_side_by_side(home: Workspace)
     out = io.StringIO()
     result = run_demo(home, epochs=1, device="cpu", forecast=False, console=Console(file=out, width=120))
     run, static = result["run"], result["static_run"]
-    assert latest_run(home) == run  # the main (market-vol) run is the newest: `latest` and the dashboard pick it
+    assert RunDir.latest(home).path == run  # the main (market-vol) run is the newest: `latest` picks it
     assert "market-vol" in run.name and "static" in static.name
     report = json.loads((run / "report.json").read_text())
     assert {"dynmix_implicit", "pca", "correlation", "random", f"{static.name}_implicit"} <= set(report["sector"])
