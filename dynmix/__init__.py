@@ -1,7 +1,8 @@
 """DynMIX: company embeddings from an explicit and an implicit view, VICReg with a dynamic variance target.
 
 Shape letters used across the package (fixed once, here):
-    B batch, L window, C channels, D representation, K projector, F explicit features,
+    B batch, L window, C channels (2 + P), D representation, K projector output, F explicit features,
+    P statistical factors of the implicit view, k factor loadings of the world model,
     N companies, T dates, H horizon, S samples, A assets.
 """
 

@@ -1,7 +1,6 @@
 """Torch's intra-op thread count for loops of many small operations (world model, MPC on a few assets).
 
-On a CPU, tiny tensors gain nothing from several threads and pay a fork/join per op: on a busy 2-core
-machine one thread made the world-model step 4.5x and the MPC 3-10x faster.
+On a CPU, tiny tensors gain nothing from several threads and pay a fork/join per op.
 """
 
 from __future__ import annotations

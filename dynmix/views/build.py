@@ -31,9 +31,8 @@ from dynmix.views.implicit import date_grid, scaled, trailing_std
 from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
 __all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "write_parquet_chunks"]
-# company-days per feature chunk: bounds the memory. Under 2^20 rows a Float64 column stays below jemalloc's 8 MiB
-# "oversize" threshold, whose freed pages go back to the OS at once (5,000 x 25 y, 2M rows -> 900k: page faults
-# 4.0M -> 3.3M, system time 11 -> 8 s, peak memory 3.8 -> 3.4 GB).
+# company-days per feature chunk: bounds the memory; under 2^20 rows a Float64 column stays below jemalloc's 8 MiB
+# "oversize" threshold, so its freed pages go back to the OS at once (benchmarks/RESULTS.md).
 CHUNK_ROWS = 900_000
 
 
@@ -185,7 +184,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         mkt = None if plan.source.ticker is None else series.get(
             plan.source.ticker, pl.Series("ret", [None] * n_days, dtype=pl.Float64))
         market = market_series(plan.grid, sums, mkt, cfg.vol_scale_window, cfg.market_vol_window)
-        factors = market.select("gidx", pl.col("mkt_ret").alias("_m")).with_columns(
+        reference_returns = market.select("gidx", pl.col("mkt_ret").alias("_m")).with_columns(
             (series[e] if e in series else pl.lit(None, pl.Float64)).alias(f"_e_{e}") for e in plan.etfs)
         bar.update(task, description=f"features ({len(plan.equities)} equities)", total=2 * len(panels) + 1)
         raw: list[tuple[pl.Series, pl.DataFrame]] = []  # per chunk: unstandardised features of the output rows
@@ -198,7 +197,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         def features() -> Iterator[tuple[pl.Series, pl.DataFrame]]:  # pass 1 (worker): raw features, implicit view
             while panels:
                 tickers, panel = panels.pop(0)
-                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), factors, plan.etfs,
+                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), reference_returns, plan.etfs,
                                      keep=("_tid", "gidx", "live", "ret"), extra=(scale,))
                 yield tickers, lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
                     scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)

@@ -1,15 +1,15 @@
 """Statistical factors of the cross-section: the implicit view's window on what the other companies did.
 
 A company's own return series tells its volatility, beta and autocorrelation, but not which companies it moves
-with: on a synthetic market of 500 companies in 10 sectors, per-company statistics of its own scaled returns
-and the market's cluster the planted sectors at ARI 0.55-0.69, while the same company's covariances with these
-statistical factors (defaults below; 10 kept) cluster them at 0.94 (train) / 1.00 (test period) (measured
-2026-11-21 on the market of tests/train/test_learns.py's 500 x 10 case, seed 0).
+with; its covariances with these statistical factors do (the planted-sector recovery they give is in the README
+and tests/train/test_learns.py).
+
+Letters: T days, N companies, P factors (the `[views] factors` setting: the implicit view has 2 + P channels).
 
 The factors are principal components of the companies' scaled returns (no labels, no sectors), estimated
 with no look-ahead:
 
-- every `refit` grid days s, the loadings V_s (N, K) are the top-K right singular vectors of the trailing
+- every `refit` grid days s, the loadings V_s (N, P) are the top-P right singular vectors of the trailing
   `fit_window` days [s - fit_window, s) of the demeaned panel, over the companies observed on at least
   `min_share` of those days (the others load 0);
 - V_s is rotated onto V_{s-refit} (orthogonal Procrustes) so a factor keeps its meaning from one fit to the
@@ -51,7 +51,7 @@ def with_factor_channels(market: pl.DataFrame, panel: np.ndarray, cfg: ViewsConf
     """
     if cfg.factors == 0:
         return market
-    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit)  # (T, K)
+    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit)  # (T, P)
     raw = [pl.Series(f"_f{j}", f[:, j]).fill_nan(None).gather(market["gidx"]) for j in range(cfg.factors)]
     return market.with_columns(raw).with_columns(
         trailing_scaled(pl.col(f"_f{j}"), cfg.vol_scale_window).alias(name)

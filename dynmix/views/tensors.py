@@ -50,7 +50,7 @@ class ViewTensors:
     raw_returns: Tensor  # (N, T) float32 daily log returns, NaN where missing
     market_vol: Tensor  # (T,) float32 market realised volatility from data up to t (annualised)
     dispersion: Tensor  # (T,) float32 cross-sectional return dispersion from data up to t
-    factors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (T, K) float32 factor channels, 0 = none
+    factors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (T, P) float32 factor channels, P = 0: none
 
     @property
     def device(self) -> torch.device:
@@ -86,8 +86,8 @@ class ViewTensors:
     def implicit_windows(self, i: Tensor, t: Tensor) -> Tensor:
         """Gather the implicit view for samples (i, t): (B, L, C), oldest day first, window ends at t.
 
-        Channels: the company's and the market's scaled returns, then the K factor channels (the same for every
-        company on a date, so kept once as (T, K) and gathered by date).
+        Channels: the company's and the market's scaled returns, then the P factor channels (the same for every
+        company on a date, so kept once as (T, P) and gathered by date).
         """
         assert i.shape == t.shape and i.ndim == 1, f"i, t must be (B,), got {tuple(i.shape)}, {tuple(t.shape)}"
         offs = torch.arange(-self.window + 1, 1, device=t.device)  # (L,)
@@ -95,7 +95,7 @@ class ViewTensors:
         own = self.returns[i[:, None], idx]  # (B, L, 2)
         if self.factors.shape[-1] == 0:
             return own
-        return torch.cat([own, self.factors[idx]], dim=2)  # (B, L, 2 + K)
+        return torch.cat([own, self.factors[idx]], dim=2)  # (B, L, 2 + P)
 
     def explicit_features(self, i: Tensor, t: Tensor) -> Tensor:
         """(B, F) explicit features of samples (i, t)."""
