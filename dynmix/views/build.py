@@ -197,8 +197,8 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         def features() -> Iterator[tuple[pl.Series, pl.DataFrame]]:  # pass 1 (worker): raw features, implicit view
             while panels:
                 tickers, panel = panels.pop(0)
-                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), reference_returns, plan.etfs,
-                                     keep=("_tid", "gidx", "live", "ret"), extra=(scale,))
+                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), reference_returns,
+                                     plan.etfs, keep=("_tid", "gidx", "live", "ret"), extra=(scale,))
                 yield tickers, lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
                     scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)
 
