@@ -35,8 +35,9 @@ def train_cmd(
                                                show_default=False)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.", show_default=False)] = None,
     resume: Annotated[str | None, typer.Option(
-        "--resume", help="--stage dynmix: continue a run (id, folder or 'latest') exactly from its checkpoint, with "
-        "its saved config; --stage jepa|world: 'yes' continues the run's unfinished model.", show_default=False)
+        "--resume", help="Continue exactly from the checkpoint, with the saved config: the run's encoders (--stage "
+        "dynmix) or that run's unfinished JEPA / world model (--stage jepa|world); a run id, folder or 'latest'.",
+        show_default=False)
     ] = None,
     run_name: Annotated[str | None, typer.Option("--run-name", help="Tag of the run id (default: the variance "
                                                  "target).", show_default=False)] = None,
@@ -59,7 +60,7 @@ def train_cmd(
         if given:
             raise DynMIXError(f"--stage {stage} trains with the run's saved config; drop {', '.join(given)}")
         ws = workspace()
-        rd = RunDir.resolve(ws, run)
+        rd = RunDir.resolve(ws, resume if resume is not None else run)  # --resume RUN: continue that run's model
         fit = fit_jepa if stage == "jepa" else fit_world
         path = fit(ws, rd, epochs=epochs, resume=resume is not None, progress=not no_progress)
         if rank() == 0:

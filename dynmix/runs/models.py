@@ -24,7 +24,7 @@ from dynmix.runs.device import resolve_device
 from dynmix.runs.panel import WorldPanel, build_panel
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.split import time_split
-from dynmix.runs.viewstamp import check_views
+from dynmix.runs.viewstamp import check_views, views_record
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
 
@@ -57,6 +57,14 @@ def train_last_index(rd: RunDir, cfg: DynMIXConfig, vt: ViewTensors) -> int:
     if rd.split_path.exists():
         return vt.date_index(rd.read_split()["train_end"])
     return vt.date_index(time_split(vt, cfg.train).train_end)
+
+
+def derived_stamp(rd: RunDir, vt: ViewTensors, views_dir: str | Path, train_last: int) -> dict[str, Any]:
+    """What a model derived from a run (JEPA, world model) depends on besides its config: the views, the run's
+    split and the step of its DynMIX checkpoint. A change makes the derived model stale.
+    """
+    return {**views_record(vt, views_dir), "train_end": vt.dates[train_last].isoformat(),
+            "dynmix_step": rd.checkpoint_step()}
 
 
 def build_jepa(cfg: DynMIXConfig, vt: ViewTensors) -> tuple[TemporalJEPA, ImplicitEncoder]:
@@ -103,7 +111,7 @@ def load_world(rd: RunDir, device: str | torch.device = "cpu") -> tuple[WorldMod
                           f"again with {again}") from e
     if not meta.get("complete"):
         raise DynMIXError(f"the world model of run {rd.name} is unfinished (step {ckpt['step']}): continue it with "
-                          f"{again[:-1]} --resume`")
+                          f"`dynmix train --stage world --resume {rd.name}`")
     world.eval()
     return world, {**meta, **dict(ckpt["views"]), "step": int(ckpt["step"])}
 

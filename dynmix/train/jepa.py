@@ -17,9 +17,8 @@ from dynmix.config import DynMIXConfig, JEPAConfig, config_from_dict
 from dynmix.errors import DynMIXError
 from dynmix.runs.checkpoint import load_checkpoint
 from dynmix.runs.device import DistContext, setup_distributed
-from dynmix.runs.models import build_jepa, load_run, train_last_index
+from dynmix.runs.models import build_jepa, derived_stamp, load_run, train_last_index
 from dynmix.runs.rundir import RunDir, stale_keys
-from dynmix.runs.viewstamp import views_record
 from dynmix.train.ema import EMA
 from dynmix.train.jepa_objective import JEPAObjective, jepa_valid
 from dynmix.train.schedule import make_optimizer
@@ -35,14 +34,6 @@ def make_sampler(vt: ViewTensors, j: JEPAConfig, train_last: int) -> DateBlockSa
     t = torch.arange(len(vt.dates), device=vt.device)  # (T,)
     allowed = (t <= train_last - j.horizon) & (t % j.date_stride == 0)
     return DateBlockSampler(jepa_valid(vt, j.horizon), allowed, j.dates_per_batch, seed=j.seed)
-
-
-def derived_stamp(rd: RunDir, vt: ViewTensors, views_dir: Path, train_last: int) -> dict[str, Any]:
-    """What a model derived from a run (JEPA, world model) depends on besides its config: the views, the run's
-    split and the step of its DynMIX checkpoint. A change makes the derived model stale.
-    """
-    return {**views_record(vt, views_dir), "train_end": vt.dates[train_last].isoformat(),
-            "dynmix_step": rd.checkpoint_step()}
 
 
 def fit_jepa(ws: Workspace, run_dir: str | Path | RunDir, *, epochs: int | None = None, resume: bool = False,
@@ -100,7 +91,7 @@ def _train(rd: RunDir, cfg: DynMIXConfig, f_i: torch.nn.Module, vt: ViewTensors,
     optimizer, scheduler = make_optimizer(model, opt_cfg, total)
     session = Session(rd.jepa_path, rd.jepa_metrics_path, cfg.to_dict(), stamp, j.epochs, j.log_every,
                       j.checkpoint_every, label="JEPA", one_thread=True,
-                      resume_hint=f"dynmix train --stage jepa --run {rd.name} --resume")
+                      resume_hint=f"dynmix train --stage jepa --resume {rd.name}")
     objective = JEPAObjective(model, ema, j, vt, ctx, amp=cfg.train.amp)
     info = (f"JEPA of run {rd.name}: {sampler.dates.numel()} training dates, {len(sampler)} steps/epoch x "
             f"{j.epochs} epochs, horizon {j.horizon}, device {ctx.device}")

@@ -24,10 +24,9 @@ from dynmix.errors import DynMIXError
 from dynmix.models.world import WorldModel, gaussian_nll
 from dynmix.runs.checkpoint import load_checkpoint, save_checkpoint
 from dynmix.runs.device import DistContext, resolve_device
-from dynmix.runs.models import build_world, load_run, train_last_index
+from dynmix.runs.models import derived_stamp, load_run, train_last_index
 from dynmix.runs.panel import WorldPanel, build_panel, origin_dates
 from dynmix.runs.rundir import RunDir, stale_keys
-from dynmix.train.jepa import derived_stamp
 from dynmix.train.loop import Objective
 from dynmix.train.session import Session, run_session
 from dynmix.workspace import Workspace
@@ -169,7 +168,7 @@ def _train(rd: RunDir, cfg: DynMIXConfig, panel: WorldPanel, last: int, stamp: d
                             "train_origins": int(dates.numel()), "complete": False}
     session = Session(rd.world_path, rd.world_metrics_path, cfg.to_dict(), stamp, w.epochs, w.log_every,
                       w.checkpoint_every, label="world model", one_thread=True, meta=meta,
-                      resume_hint=f"dynmix train --stage world --run {rd.name} --resume")
+                      resume_hint=f"dynmix train --stage world --resume {rd.name}")
     ctx = DistContext(0, 1, panel.reps.device)  # the world model trains in one process
     info = (f"world model of run {rd.name}: {dates.numel()} training origins, {len(sampler)} steps/epoch x "
             f"{w.epochs} epochs, device {ctx.device}")
@@ -183,4 +182,4 @@ def _train(rd: RunDir, cfg: DynMIXConfig, panel: WorldPanel, last: int, stamp: d
     return rd.world_path
 
 
-__all__ = ["WorldObjective", "build_world", "fit_world", "mean_nll", "world_loss"]
+__all__ = ["OriginSampler", "WorldObjective", "fit_world", "mean_nll", "world_loss", "world_optimizer"]
