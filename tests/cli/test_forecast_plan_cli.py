@@ -79,3 +79,17 @@ def test_unknown_run_is_a_clean_error(trained: Path) -> None:
         result = runner.invoke(app, ["--home", str(trained), command, "nope"])
         assert result.exit_code == 1
         assert "no run 'nope'" in result.output and "Traceback" not in result.output
+
+
+def test_pipeline_runs_every_step_after_the_data(tmp_path: Path, tiny_workspace) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "ws"
+    config = tiny_workspace(home)
+    result = runner.invoke(app, ["--home", str(home), "pipeline", "--config", str(config), "--tag", "mine"])
+    assert result.exit_code == 0, result.output
+    runs = sorted(p.name for p in (home / "runs").iterdir())
+    assert len(runs) == 2 and runs[0].endswith("mine-static") and runs[1].endswith("mine-market-vol")
+    run = home / "runs" / runs[1]
+    report = json.loads((run / "report.json").read_text())
+    assert {"sector", "similarity", "forecast", "planning"} <= set(report) and "surprise" in report["forecast"]
+    for step in ("views", "train", "evaluate", "world model", "forecast", "plan", "done"):
+        assert step in result.output
