@@ -77,16 +77,19 @@ def run_pipeline(ws: Workspace, cfg: DynMIXConfig, *, tag: str = "run", forecast
     console = console or Console(highlight=False)
     n = first
 
-    def title(text: str) -> str:
+    def number() -> str:
         nonlocal n
         n += 1
-        return f"{n - 1}/{of} {text}"
+        return f"{n - 1}/{of}"
+
+    def title(text: str) -> str:
+        return f"{number()} {text}"
 
     views = stage(console, title("views: explicit + implicit"), lambda: build_views(Store(ws.store), ws.views,
                                                                                    cfg.views))
     console.print(f"views: {views.n_tickers} companies x {views.n_dates} dates, {len(views.feature_names)} explicit "
                   f"features, market = {views.market_source} ({views.first_date} -> {views.last_date})", markup=False)
-    steps = (title("train"), title("evaluate"))
+    steps = (number(), number())
     run_dir, static_dir, report = train_and_evaluate(ws, cfg, tag, console, steps=steps)
     out: dict[str, Any] = {"run": run_dir, "static_run": static_dir, "report": report}
     if forecast:
