@@ -12,6 +12,7 @@ import datetime as dt
 import fcntl
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,8 +48,14 @@ class RunDir:
     @classmethod
     def create(cls, ws: Workspace, tag: str) -> RunDir:
         """A fresh, empty run folder (a suffix -2, -3, ... if the id is taken)."""
-        base = run_id(tag)
         ws.runs.mkdir(parents=True, exist_ok=True)
+        now = dt.datetime.now(dt.UTC)
+        stamp = f"{now:%Y%m%d-%H%M%S}"
+        if any(p.name[:15] >= stamp for p in ws.runs.iterdir()):
+            # names must sort in creation order ('latest' is the greatest): start this run in the next second
+            time.sleep(1.0 - now.microsecond / 1e6 + 0.01)
+            now = dt.datetime.now(dt.UTC)
+        base = run_id(tag, now)
         for n in range(1, 1000):
             path = ws.run(base if n == 1 else f"{base}-{n}")
             try:
