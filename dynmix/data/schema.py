@@ -1,4 +1,4 @@
-"""The canonical tables and their validation (DESIGN §3).
+"""The canonical tables and their validation (docs/DESIGN.md §3).
 
 Prices (long): date, ticker, open, high, low, close, adj_close (float64, > 0), volume (float64, >= 0, may be
 null); unique on (ticker, date); sorted by (ticker, date).

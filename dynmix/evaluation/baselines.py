@@ -71,7 +71,7 @@ def correlation_rows(returns: pd.DataFrame) -> np.ndarray:
 
 
 def pearson_similarity(returns: pd.DataFrame) -> np.ndarray:
-    """The train-period Pearson correlation itself, as a similarity matrix (the DESIGN's direct baseline)."""
+    """The train-period Pearson correlation itself, as a similarity matrix (docs/DESIGN.md §11)."""
     return correlation_rows(returns)
 
 

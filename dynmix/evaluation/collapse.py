@@ -1,4 +1,4 @@
-"""Dimensional collapse of embeddings: per-dimension spread and effective rank (DESIGN §7).
+"""Dimensional collapse of embeddings: per-dimension spread and effective rank (docs/DESIGN.md §11).
 
 Shapes: S embedding rows (company-days), D dimensions.
 """

@@ -1,4 +1,4 @@
-"""Sector recovery from per-company vectors: kNN and logistic probes, KMeans ARI/NMI (DESIGN §7).
+"""Sector recovery from per-company vectors: kNN and logistic probes, KMeans ARI/NMI (docs/DESIGN.md §11).
 
 Shapes: N companies, D features. Every metric is computed on companies whose sector holds at least two
 companies (a single company cannot be recovered by leave-one-out); the caller has removed "Unknown" sectors.

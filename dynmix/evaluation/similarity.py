@@ -1,4 +1,4 @@
-"""Similarity -> future and hedging (DESIGN §7; hedging after Dolphin et al. 2022).
+"""Similarity -> future and hedging (docs/DESIGN.md §11; hedging after Dolphin et al. 2022).
 
 Shapes: N companies, D features, T dates. A similarity matrix `sim` is (N, N), fitted on the train period;
 the returns it is scored against are (T, N) from the test period only.

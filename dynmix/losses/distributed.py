@@ -1,4 +1,4 @@
-"""Autograd-aware collectives for losses under torch.distributed (DESIGN §8).
+"""Autograd-aware collectives for losses under torch.distributed (docs/DESIGN.md §13).
 
 Every rank computes the same loss from the gathered / reduced statistics. The backward of a gather
 (or all-reduce) sums, over ranks, the gradients every rank's copy of the loss sends to the local shard;

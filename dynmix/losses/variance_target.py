@@ -1,4 +1,4 @@
-"""The DynMIX twist: a variance target gamma that follows the market (DESIGN §5).
+"""The DynMIX twist: a variance target gamma that follows the market (docs/DESIGN.md §5).
 
 For a date-blocked batch, gamma_b = gamma0 * clip(sigma_b / sigma_ref, lo, hi), where sigma_b is the mean
 of the chosen market series over the batch's unique dates and sigma_ref its median over the training

@@ -1,4 +1,4 @@
-"""VICReg with a variable variance target (DESIGN §5; lightly's `loss/vicreg_loss.py` layout).
+"""VICReg with a variable variance target (docs/DESIGN.md §5; lightly's `loss/vicreg_loss.py` layout).
 
 Shapes: B batch, K projector dimension. Every statistic is normalised by the tensor's own batch size
 (the official script divides by the configured `args.batch_size`, which is wrong for a short last batch).

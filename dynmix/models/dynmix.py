@@ -1,4 +1,4 @@
-"""DynMIX: two encoders into one representation space, two projectors for the loss (DESIGN §4-5).
+"""DynMIX: two encoders into one representation space, two projectors for the loss (docs/DESIGN.md §4-5).
 
 Shapes: B batch, F explicit features, L window, C implicit channels, D representation, K projector.
 The model never computes the loss (the trainer combines `forward`'s outputs with `dynmix.losses`).

@@ -1,4 +1,4 @@
-"""Encoders of the two views and the VICReg projector (DESIGN §4).
+"""Encoders of the two views and the VICReg projector (docs/DESIGN.md §4).
 
 Shapes: B batch, F explicit features, L window (days, oldest first), C channels of the implicit view,
 H hidden width, D representation, K projector output.

@@ -1,4 +1,4 @@
-"""Temporal JEPA (DESIGN §6): a context encoder f_I and a horizon-conditioned predictor.
+"""Temporal JEPA (docs/DESIGN.md §7): a context encoder f_I and a horizon-conditioned predictor.
 
 Shapes: B batch, L window, C channels, D representation, H horizon, E horizon embedding.
 

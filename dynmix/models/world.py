@@ -1,4 +1,4 @@
-"""The world model, in small verbs like TD-MPC2's `WorldModel` (DESIGN §6): `encode`, `next`, `heads`, `rollout`.
+"""The world model in small verbs, like TD-MPC2's `WorldModel` (docs/DESIGN.md §8): encode, next, heads, rollout.
 
 Letters: B dates in a batch, N companies, E world input per company (the frozen DynMIX representations),
 G market input features, Z company latent, M market latent, k factors, H horizon.

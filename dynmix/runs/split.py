@@ -1,4 +1,4 @@
-"""The time split: training dates are those <= train_end (DESIGN §7); later dates are out of sample."""
+"""The time split: training dates are those <= train_end (docs/DESIGN.md §11); later dates are out of sample."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Exponential moving average of a model, with momentum a function of the step (STYLE 8).
+"""Exponential moving average of a model, with momentum a function of the step.
 
 The momentum is linear from `momentum[0]` at step 0 to `momentum[1]` at `total_steps` (I-JEPA's 0.996 -> 1.0),
 computed from the step number rather than drawn from a generator, so a resumed run continues exactly.

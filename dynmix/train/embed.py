@@ -1,4 +1,4 @@
-"""Embeddings of every valid (ticker, date), train and test dates alike, from a trained model (DESIGN §4).
+"""Embeddings of every valid (ticker, date), train and test dates alike, from a trained model (docs/DESIGN.md §4).
 
 Batched by dates (no per-sample Python): each block of dates gathers its valid samples, runs `model.embed`
 in eval mode and keeps the three views. Output: a long frame date (pl.Date), ticker (str),

@@ -1,4 +1,4 @@
-"""Collapse diagnostics of a batch of representations: per-dimension std and effective rank (DESIGN §7)."""
+"""Collapse diagnostics of a batch of representations: per-dimension std and effective rank (docs/DESIGN.md §11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The explicit (constructed) view x_E[i, t] of every equity (DESIGN §4).
+"""The explicit (constructed) view x_E[i, t] of every equity (docs/DESIGN.md §4).
 
 Stateless polars steps, `LazyFrame -> LazyFrame`, each feature from data up to t only:
 

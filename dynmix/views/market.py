@@ -1,4 +1,4 @@
-"""The market series the views are measured against (DESIGN §4, §5).
+"""The market series the views are measured against (docs/DESIGN.md §4, §5).
 
 Source, in order: `ViewsConfig.market_ticker` when the store holds it, else the first ticker whose metadata
 `asset_type` is "index", else the equal-weighted mean of the equities' daily log returns.

@@ -1,4 +1,4 @@
-"""Device-resident view tensors and the date-blocked sampler (DESIGN §4, §8).
+"""Device-resident view tensors and the date-blocked sampler (docs/DESIGN.md §4, §13).
 
 On disk (written by `dynmix.views.build`), under HOME/views/:
     explicit.parquet  date, ticker, one float column per explicit feature (standardised per date; null = missing)

@@ -1,4 +1,4 @@
-"""No look-ahead (DESIGN §3): changing every price after a date t leaves every view at dates <= t unchanged."""
+"""No look-ahead (docs/DESIGN.md §3): changing every price after a date t leaves every view at dates <= t unchanged."""
 
 from __future__ import annotations
 

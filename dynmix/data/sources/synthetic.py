@@ -1,4 +1,4 @@
-"""The synthetic market: a seeded price table with planted sectors and volatility regimes (DESIGN §3).
+"""The synthetic market: a seeded price table with planted sectors and volatility regimes (docs/DESIGN.md §3).
 
 `generate_market` draws the market in blocks of companies (vectorised over dates, Python loops only over
 blocks and over T for the recursions) and builds the long price table from flat numpy arrays; the model
