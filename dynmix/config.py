@@ -17,6 +17,7 @@ from dynmix.errors import DynMIXError
 from dynmix.io import write_text
 
 VARIANCE_TARGETS: tuple[str, ...] = ("static", "market-vol", "dispersion")  # strategies for gamma
+OBJECTIVES: tuple[str, ...] = ("vicreg", "sigreg", "barlow", "infonce", "byol")  # pair losses of the two views
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
@@ -46,7 +47,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    objective: str = "vicreg"  # the pair loss of the two views (dynmix.train.pair.PAIR_OBJECTIVES)
+    objective: str = "vicreg"  # vicreg | sigreg | barlow | infonce | byol (dynmix.train.pair; gamma: vicreg only)
     # lambda: invariance weight; below VICReg's 25 so the projections' spread can reach gamma (README, variance target)
     sim_coeff: float = 5.0
     std_coeff: float = 25.0  # mu: variance weight
@@ -55,6 +56,10 @@ class LossConfig:
     gamma0: float = 1.0  # base variance target
     gamma_lo: float = 0.5  # clip of sigma_b / sigma_ref from below
     gamma_hi: float = 2.0  # clip of sigma_b / sigma_ref from above
+    sigreg_lambda: float = 0.05  # sigreg: weight of SIGReg against invariance (LeJEPA's 0.02-0.05)
+    sigreg_slices: int = 256  # sigreg: random directions per step
+    barlow_lambda: float = 5e-3  # barlow: off-diagonal weight (the paper's)
+    temperature: float = 0.1  # infonce: softmax temperature tau
 
 
 @dataclass

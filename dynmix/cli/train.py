@@ -12,7 +12,7 @@ import typer
 
 from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace
-from dynmix.config import DEVICES, load_config
+from dynmix.config import DEVICES, OBJECTIVES, load_config
 from dynmix.config import VARIANCE_TARGETS as STRATEGIES
 from dynmix.errors import DynMIXError
 
@@ -29,6 +29,9 @@ def train_cmd(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (defaults for everything else).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: the config's).",
                                                show_default=False)] = None,
+    objective: Annotated[str | None, typer.Option(
+        "--objective", help=f"{' | '.join(OBJECTIVES)}: the pair loss (default: the config's [loss] objective).",
+        show_default=False)] = None,
     variance_target: Annotated[str | None, typer.Option(
         "--variance-target", help=f"{' | '.join(STRATEGIES)} (default: the config's).", show_default=False)] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Passes over the training dates.",
@@ -40,7 +43,8 @@ def train_cmd(
         show_default=False)
     ] = None,
     run_name: Annotated[str | None, typer.Option("--run-name", help="Tag of the run id (default: the variance "
-                                                 "target).", show_default=False)] = None,
+                                                 "target, or the objective when not vicreg).", show_default=False)
+                   ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Train on HOME/views: the DynMIX encoders into a new HOME/runs/<run-id>/, or a run's JEPA or world model."""
@@ -56,7 +60,8 @@ def train_cmd(
         raise DynMIXError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
     if stage != "dynmix":
         given = [k for k, v in {"--config": config, "--device": device, "--variance-target": variance_target,
-                                "--seed": seed, "--run-name": run_name}.items() if v is not None]
+                                "--objective": objective, "--seed": seed, "--run-name": run_name}.items()
+                 if v is not None]
         if given:
             raise DynMIXError(f"--stage {stage} trains with the run's saved config; drop {', '.join(given)}")
         ws = workspace()
@@ -68,8 +73,11 @@ def train_cmd(
         return
     if variance_target is not None and variance_target not in STRATEGIES:
         raise DynMIXError(f"--variance-target {variance_target!r}: expected one of {', '.join(STRATEGIES)}")
+    if objective is not None and objective not in OBJECTIVES:
+        raise DynMIXError(f"--objective {objective!r}: expected one of {', '.join(OBJECTIVES)}")
     if resume is not None:
-        fixed = {"--config": config, "--variance-target": variance_target, "--epochs": epochs, "--seed": seed,
+        fixed = {"--config": config, "--variance-target": variance_target, "--objective": objective,
+                 "--epochs": epochs, "--seed": seed,
                  "--run-name": run_name}
         given = [k for k, v in fixed.items() if v is not None]
         if given:
@@ -77,7 +85,8 @@ def train_cmd(
     cfg = load_config(config)
     tr = cfg.train
     tr = replace(tr, device=device or tr.device, epochs=epochs or tr.epochs, seed=tr.seed if seed is None else seed)
-    cfg = replace(cfg, train=tr, loss=replace(cfg.loss, variance_target=variance_target or cfg.loss.variance_target))
+    cfg = replace(cfg, train=tr, loss=replace(cfg.loss, variance_target=variance_target or cfg.loss.variance_target,
+                                              objective=objective or cfg.loss.objective))
     run_dir = train(workspace(), cfg, resume=resume, run_name=run_name, progress=not no_progress)
     if rank() == 0:
         console.print(f"run: [bold]{run_dir}[/]")

@@ -71,6 +71,11 @@ def _full_precision(z_a: Tensor) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
+def _upcast(z: Tensor) -> Tensor:
+    """float32 for half-precision inputs; float32 and float64 as they are."""
+    return z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
+
+
 def vicreg_loss(
     z_a: Tensor,
     z_b: Tensor,

@@ -9,13 +9,17 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from dynmix.config import ModelConfig
-from dynmix.models.encoders import ExplicitEncoder, ImplicitEncoder, Projector
+from dynmix.models.encoders import ExplicitEncoder, ImplicitEncoder, Predictor, Projector
 
 
 class DynMIX(nn.Module):
-    """f_E / f_I encode the explicit / implicit view to D; g_E / g_I expand each to K for VICReg."""
+    """f_E / f_I encode the explicit / implicit view to D; g_E / g_I expand each to K for the pair loss.
 
-    def __init__(self, cfg: ModelConfig, n_features: int, n_channels: int, window: int) -> None:
+    With `predictor` (the BYOL objective), q_E / q_I predict, from each view's projection, the other view's.
+    """
+
+    def __init__(self, cfg: ModelConfig, n_features: int, n_channels: int, window: int, *,
+                 predictor: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.f_e = ExplicitEncoder(n_features, cfg.explicit_hidden, cfg.dim, cfg.dropout)
@@ -23,6 +27,8 @@ class DynMIX(nn.Module):
                                    cfg.dropout)
         self.g_e = Projector(cfg.dim, cfg.projector_hidden, cfg.projector_dim)
         self.g_i = Projector(cfg.dim, cfg.projector_hidden, cfg.projector_dim)
+        self.q_e = Predictor(cfg.projector_dim, cfg.projector_hidden) if predictor else None
+        self.q_i = Predictor(cfg.projector_dim, cfg.projector_hidden) if predictor else None
 
     def embed(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Representations {"explicit", "implicit", "fused"}, each (B, D), of a batch with
@@ -43,7 +49,12 @@ class DynMIX(nn.Module):
         return self.g_e(reps["explicit"]), self.g_i(reps["implicit"])
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The three representations (B, D) plus "z_explicit" and "z_implicit" (B, K)."""
+        """The three representations (B, D) plus "z_explicit" and "z_implicit" (B, K) (and, with a predictor,
+        "p_explicit" and "p_implicit" (B, K): inside forward, so DDP syncs the predictors' gradients too).
+        """
         reps = self.embed(batch)
         z_e, z_i = self.project(reps)
-        return {**reps, "z_explicit": z_e, "z_implicit": z_i}
+        out = {**reps, "z_explicit": z_e, "z_implicit": z_i}
+        if self.q_e is not None and self.q_i is not None:
+            out |= {"p_explicit": self.q_e(z_e), "p_implicit": self.q_i(z_i)}
+        return out

@@ -117,3 +117,17 @@ class Projector(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         _check(h, "representation", (None, self.dim), "BD")
         return self.net(h)  # type: ignore[no-any-return]
+
+
+class Predictor(nn.Module):
+    """q: BYOL's online predictor, Linear-BN-ReLU-Linear, (B, K) -> (B, K)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.net = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, dim))
+
+    def forward(self, z: Tensor) -> Tensor:
+        _check(z, "projection", (None, self.dim), "BK")
+        return self.net(z)  # type: ignore[no-any-return]

@@ -46,7 +46,8 @@ def load_run(run: str | Path | RunDir, device: str | torch.device = "cpu", *, vi
     vdir = views_dir if views_dir is not None else rd.path.parent.parent / "views"
     vt = load_view_tensors(vdir, device)
     check_views(ckpt.get("views", {}), vt, vdir, f"run {rd.name}")
-    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window).to(device)
+    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window,
+                   predictor=cfg.loss.objective == "byol").to(device)
     model.load_state_dict(ckpt["ema"] if ema else ckpt["model"])
     model.eval()
     return cfg, model, vt

@@ -37,7 +37,8 @@ def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None,
 
     `resume`: a run id, folder or 'latest' to continue exactly from its checkpoint (its saved config is used;
     only `cfg.train.device` is taken from `cfg`). `run_name`: the tag of a new run id (default: the variance
-    target). `max_steps`: stop (with a checkpoint) after this many optimiser steps in all; resume later.
+    target, or the objective when not vicreg). `max_steps`: stop (with a checkpoint) after this many optimiser
+    steps in all; resume later.
     """
     if cfg.loss.variance_target not in STRATEGIES:
         raise DynMIXError(f"unknown variance target {cfg.loss.variance_target!r}; expected one of "
@@ -48,6 +49,11 @@ def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None,
         return _train(ws, cfg, ctx, resume, run_name, progress, max_steps)
     finally:
         ctx.close()
+
+
+def default_run_name(cfg: DynMIXConfig) -> str:
+    """The run id's tag: the variance target for vicreg ('market-vol'), else the objective ('byol')."""
+    return cfg.loss.variance_target if cfg.loss.objective == "vicreg" else cfg.loss.objective
 
 
 def _write_run_files(rd: RunDir, cfg: DynMIXConfig, vt: ViewTensors, split: Split, target: VarianceTarget,
@@ -81,14 +87,15 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
     total = cfg.train.epochs * len(sampler)
 
     torch.manual_seed(cfg.train.seed)
-    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window).to(ctx.device)
+    model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window,
+                   predictor=cfg.loss.objective == "byol").to(ctx.device)
     if ctx.world_size > 1:
         convert_global_batchnorm(model)  # projector BatchNorm over the global batch, as in one process
     optimizer, scheduler = make_optimizer(model, cfg.train, total)
     ema = EMA(model, cfg.train.ema_momentum, total)
     record = views_record(vt, ws.views)
     if ckpt is None:
-        name = str(RunDir.create(ws, run_name or cfg.loss.variance_target).path) if ctx.is_main else None
+        name = str(RunDir.create(ws, run_name or default_run_name(cfg)).path) if ctx.is_main else None
         rd = RunDir(Path(ctx.broadcast(name)))
         if ctx.is_main:
             _write_run_files(rd, cfg, vt, split, target, record)
@@ -96,7 +103,7 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
     t = cfg.train
     session = Session(rd.checkpoint_path, rd.metrics_path, cfg.to_dict(), record, t.epochs, t.log_every,
                       t.checkpoint_every, resume_hint=f"dynmix train --resume {rd.name}", compile=t.compile)
-    objective = pair_objective(cfg.loss.objective)(model, cfg.loss, vt, target, ctx, amp=t.amp)
+    objective = pair_objective(cfg.loss.objective)(model, cfg.loss, vt, target, ctx, amp=t.amp, ema=ema)
     info = (f"run {rd.path}: {split.n_train_dates} training dates ({split.train_start} .. {split.train_end}), "
             f"{len(sampler)} steps/epoch x {t.epochs} epochs, device {ctx.device}"
             + (f" x {ctx.world_size} processes" if ctx.world_size > 1 else ""))
