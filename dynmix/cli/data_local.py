@@ -8,6 +8,7 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from dynmix.cli.common import console, friendly, workspace
@@ -49,14 +50,24 @@ def import_(
                                          "ticker) CSV or Parquet file.", show_default=False)],
     meta: Annotated[Path | None, typer.Option("--meta", help="Metadata CSV: ticker,sector[,industry,name].",
                                               show_default=False)] = None,
+    date_format: Annotated[str | None, typer.Option(
+        "--date-format", help="strftime pattern of the date column when it is ambiguous, e.g. %d/%m/%Y.",
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check everything, say what would change, "
+                                          "write nothing.")] = False,
 ) -> None:
-    """Import prices from a CSV or Parquet file (new rows win on ticker and date)."""
+    """Import prices from a CSV or Parquet file (new rows win on ticker and date; rows in any order)."""
     from dynmix.data.sources.csv import import_file
 
     store = _store()
-    with console.status(f"importing {file} …"):
-        summary = import_file(store, file, meta)
-    console.print(f"[green]✓[/] {summary.line()} → {store.root}")
+    with console.status(f"{'checking' if dry_run else 'importing'} {file} …"):
+        summary = import_file(store, file, meta, date_format=date_format, dry_run=dry_run)
+    for note in summary.notes:
+        console.print(f"[dim]note:[/] {escape(note)}")
+    if dry_run:
+        console.print(f"[yellow]dry run[/] {summary.line()} (nothing written to {store.root})")
+    else:
+        console.print(f"[green]✓[/] {summary.line()} → {store.root}")
 
 
 def _table(cov: pl.DataFrame, wide: bool) -> Table:

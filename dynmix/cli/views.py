@@ -22,7 +22,7 @@ app.add_typer(views_app, name="views")
 @views_app.command("build")
 @friendly
 def build_cmd(
-    config: Annotated[Path | None, typer.Option("--config", help="TOML config; its [views] section is used.",
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config; its \\[views] section is used.",
                                                 show_default=False)] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,
 ) -> None:

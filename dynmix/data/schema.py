@@ -145,10 +145,13 @@ def validate_meta(df: pl.DataFrame, *, file: str | Path | None = None) -> pl.Dat
     check_tickers(df, file)
     dup = df["ticker"].is_duplicated()
     if dup.any():
+        t = df["ticker"][int(dup.arg_true()[0])]
+        rows = [_row_of(df, int(i)) for i in (df["ticker"] == t).arg_true()[:2]]
         raise DataError(
-            f"ticker {df['ticker'][int(dup.arg_true()[0])]!r} appears twice: expected one row per ticker",
+            f"ticker {t!r} appears twice (rows {rows[0]} and {rows[1]}) with different values: expected one row "
+            "per ticker, or identical repeats",
             file=file,
-            row=_where(df, dup),
+            row=rows[1],
         )
     fills = {"name": None, "sector": UNKNOWN_SECTOR, "industry": UNKNOWN_SECTOR, "asset_type": "equity"}
     for col, default in fills.items():

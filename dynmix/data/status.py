@@ -35,9 +35,12 @@ class LoadSummary:
     last_date: dt.date | None = None
     meta_rows: int = 0  # metadata rows written by this call
     changed: bool = True  # False when the store already held exactly this data (nothing rewritten)
+    notes: list[str] = field(default_factory=list)  # what was changed on the way (duplicates dropped, ...)
+    dry_run: bool = False  # nothing was written: the summary says what would have been
 
     @classmethod
-    def of(cls, source: str, prices: pl.DataFrame, *, meta_rows: int = 0, changed: bool = True) -> LoadSummary:
+    def of(cls, source: str, prices: pl.DataFrame, *, meta_rows: int = 0, changed: bool = True,
+           notes: list[str] | None = None, dry_run: bool = False) -> LoadSummary:
         return cls(
             source=source,
             tickers=sorted(prices["ticker"].unique().to_list()),
@@ -46,6 +49,8 @@ class LoadSummary:
             last_date=prices["date"].max(),  # type: ignore[arg-type]
             meta_rows=meta_rows,
             changed=changed,
+            notes=list(notes or []),
+            dry_run=dry_run,
         )
 
     def line(self) -> str:
@@ -55,6 +60,8 @@ class LoadSummary:
         text = f"{self.source}: {n} ticker{'s' * (n != 1)}, {self.rows:,} row{'s' * (self.rows != 1)}, {span}"
         if self.meta_rows:
             text += f", metadata for {self.meta_rows} ticker{'s' * (self.meta_rows != 1)}"
+        if self.dry_run:
+            return text
         return text + ("" if self.changed else " (already in the store, nothing rewritten)")
 
 

@@ -121,17 +121,9 @@ class Store:
         return pl.read_parquet(self.meta_path)
 
     def upsert_meta(self, df: pl.DataFrame, *, file: str | Path | None = None) -> pl.DataFrame:
-        """Merge metadata rows by ticker (new rows win). Every ticker must have prices in the store."""
+        """Merge metadata rows by ticker (new rows win). Tickers without prices yet are kept (a sector map
+        may come before its prices); `meta_for_prices` only shows tickers that have prices."""
         new = validate_meta(df, file=file)
-        known = set(self.tickers())
-        orphans = sorted(set(new["ticker"].to_list()) - known)
-        if orphans:
-            shown = ", ".join(orphans[:10]) + (" …" if len(orphans) > 10 else "")
-            raise DataError(
-                f"metadata for {len(orphans)} ticker(s) with no prices in the store: {shown}; "
-                "expected metadata only for tickers that have prices (import the prices first)",
-                file=file,
-            )
         old = self.read_meta()
         merged = pl.concat([old, new], how="diagonal_relaxed").unique(subset="ticker", keep="last").sort("ticker")
         merged = validate_meta(merged, file=self.meta_path)
