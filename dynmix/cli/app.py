@@ -24,6 +24,8 @@ def _root(
         typer.Option("--home", help="Workspace folder (else $DYNMIX_HOME, else ./data).", show_default=False),
     ] = None,
 ) -> None:
+    if home is not None and home.exists() and not home.is_dir():
+        raise typer.BadParameter(f"{home} exists and is not a folder: expected a workspace folder", param_hint="--home")
     common.set_home(home)
 
 

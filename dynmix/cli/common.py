@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dynmix.errors import DynMIXError
+from dynmix.lock import writer_lock
 from dynmix.workspace import Workspace
 
 console = Console(highlight=False)
@@ -27,6 +30,28 @@ def set_home(home: Path | None) -> None:
 
 def workspace() -> Workspace:
     return Workspace.at(_state["home"])
+
+
+@contextmanager
+def writing(what: str) -> Iterator[None]:
+    """Hold the workspace's writer lock (one writing command at a time; a second one waits, then refuses)."""
+    with writer_lock(workspace().home, what,
+                     on_wait=lambda m: err_console.print(f"[yellow]{escape(m)}[/]", soft_wrap=True)):
+        yield
+
+
+def writes(what: str) -> Callable[[F], F]:
+    """Decorator: the command runs under the workspace's writer lock (`what` names it to waiting writers)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with writing(what):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 
 def friendly(fn: F) -> F:

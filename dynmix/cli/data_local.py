@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writing
 from dynmix.cli.data import data_app
 from dynmix.data.status import coverage, summary_line
 from dynmix.data.store import Store
@@ -38,7 +39,7 @@ def sample(
     from dynmix.data.sources.sample import load_sample
 
     store = _store()
-    with console.status("loading the embedded sample …"):
+    with writing("dynmix data sample"), console.status("loading the embedded sample …"):
         summary = load_sample(store, start=start)
     console.print(f"[green]✓[/] {summary.line()} → {store.root}")
 
@@ -60,7 +61,8 @@ def import_(
     from dynmix.data.sources.csv import import_file
 
     store = _store()
-    with console.status(f"{'checking' if dry_run else 'importing'} {file} …"):
+    with writing(f"dynmix data import {file}") if not dry_run else nullcontext(), \
+            console.status(f"{'checking' if dry_run else 'importing'} {file} …"):
         summary = import_file(store, file, meta, date_format=date_format, dry_run=dry_run)
     for note in summary.notes:
         console.print(f"[dim]note:[/] {escape(note)}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from dynmix.cli.common import console, err_console, friendly, workspace
+from dynmix.cli.common import console, err_console, friendly, workspace, writes
 from dynmix.cli.data import data_app
 from dynmix.data.refresh import RefreshResult, normalise_tickers, read_universe, refresh
 from dynmix.data.sources.yahoo import PriceAdapter, YahooAdapter
@@ -78,6 +78,7 @@ def failure_table(result: RefreshResult) -> Table:
 
 @data_app.command("refresh")
 @friendly
+@writes("dynmix data refresh")
 def refresh_cmd(
     tickers: Annotated[list[str] | None, typer.Option(
         "--tickers", "-t", help="Tickers, comma-separated or the option repeated (e.g. AAPL,MSFT).",

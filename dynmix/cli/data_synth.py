@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.cli.data import data_app
 from dynmix.data.sources.synthetic import (
     DEFAULT_START,
@@ -52,6 +52,7 @@ def summary_table(market: SyntheticMarket, seconds: float) -> Table:
 
 @data_app.command("synth")
 @friendly
+@writes("dynmix data synth")
 def synth_cmd(
     tickers: Annotated[int, typer.Option("--tickers", "-n", help="Number of companies.")] = 500,
     sectors: Annotated[int, typer.Option("--sectors", "-k", help="Number of planted sectors.")] = 10,

@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 
 
 @app.command("demo")
 @friendly
+@writes("dynmix demo")
 def demo(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the demo's epochs.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,

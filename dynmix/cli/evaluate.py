@@ -8,11 +8,12 @@ import typer
 from rich.markup import escape
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 
 
 @app.command("evaluate")
 @friendly
+@writes("dynmix evaluate")
 def evaluate(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
     compare: Annotated[

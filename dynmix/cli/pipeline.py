@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 
 
 @app.command("pipeline")
 @friendly
+@writes("dynmix pipeline")
 def pipeline(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config (default: the built-in defaults).",
                                                 show_default=False)] = None,

@@ -8,12 +8,13 @@ import typer
 from rich.markup import escape
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.cli.report_tables import section_table
 
 
 @app.command("plan")
 @friendly
+@writes("dynmix plan")
 def plan_cmd(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,

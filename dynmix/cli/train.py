@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.config import DEVICES, OBJECTIVES, load_config
 from dynmix.config import VARIANCE_TARGETS as STRATEGIES
 from dynmix.errors import DynMIXError
@@ -21,6 +21,7 @@ STAGES = ("dynmix", "jepa", "world")
 
 @app.command("train")
 @friendly
+@writes("dynmix train")
 def train_cmd(
     stage: Annotated[str, typer.Option("--stage", help="dynmix: the encoders (a new run); jepa | world: the "
                                        "temporal JEPA or the world model of a trained run (--run).")] = "dynmix",
@@ -94,6 +95,7 @@ def train_cmd(
 
 @app.command("embed")
 @friendly
+@writes("dynmix embed")
 def embed_cmd(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",

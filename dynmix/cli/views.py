@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.config import load_config
 from dynmix.data.store import Store
 from dynmix.views.build import build_views
@@ -21,6 +21,7 @@ app.add_typer(views_app, name="views")
 
 @views_app.command("build")
 @friendly
+@writes("dynmix views build")
 def build_cmd(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config; its \\[views] section is used.",
                                                 show_default=False)] = None,
