@@ -28,13 +28,10 @@ def build_cmd(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress display.")] = False,
 ) -> None:
     """Build both views from the store (idempotent: the same store gives the same files)."""
-    from dynmix.views.tensors import load_view_tensors  # torch: only when the command runs
-
     cfg = load_config(config).views
     ws = workspace()
     summary = build_views(Store(ws.store), ws.views, cfg, progress=not no_progress)
 
-    valid = int(load_view_tensors(ws.views).valid().sum())
     table = Table(title=f"views in {ws.views}", show_header=False, box=None)
     table.add_row("companies", str(summary.n_tickers))
     table.add_row("dates", f"{summary.n_dates} ({summary.first_date} .. {summary.last_date})")
@@ -42,6 +39,6 @@ def build_cmd(
     table.add_row("implicit window", f"{cfg.window} days x {2 + cfg.factors} channels (company, market, {cfg.factors} "
                   f"statistical factors; at least {cfg.min_window_obs} observed)")
     table.add_row("market", summary.market_source)
-    table.add_row("valid samples", f"{valid:,}")
+    table.add_row("valid samples", f"{summary.n_valid:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
     console.print(table)

@@ -30,7 +30,8 @@ from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import date_grid, scaled, trailing_std
 from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
-__all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "write_parquet_chunks"]
+__all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "valid_count",
+           "write_parquet_chunks"]
 # company-days per feature chunk: bounds the memory; under 2^20 rows a Float64 column stays below jemalloc's 8 MiB
 # "oversize" threshold, so its freed pages go back to the OS at once (benchmarks/RESULTS.md).
 CHUNK_ROWS = 900_000
@@ -46,6 +47,7 @@ class ViewsSummary:
     last_date: dt.date
     market_source: str  # market ticker, or "equal-weight"
     seconds: float
+    n_valid: int = 0  # samples (company, date) with explicit features and a full enough return window
 
 
 @contextmanager
@@ -133,7 +135,26 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
     ), prices
 
 
-def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, market: pl.DataFrame) -> dict[str, object]:
+def valid_count(explicit_present: np.ndarray, returns_present: np.ndarray, window: int, min_obs: int,
+                block: int = 512) -> int:
+    """Samples (t, i) with explicit features, at least `min_obs` observed returns in the `window` days ending at t,
+    and t >= window - 1: the count of `ViewTensors.valid()`, from (T, N) bool panels without loading the views.
+
+    Column blocks of `block` companies bound the int32 cumulative sums beside the panels.
+    """
+    t, n = explicit_present.shape
+    total = 0
+    for a in range(0, n, block):
+        c = np.cumsum(returns_present[:, a:a + block], axis=0, dtype=np.int32)  # (T, b)
+        obs = c.copy()
+        obs[window:] -= c[:-window]  # observed returns in (t - window, t]
+        ok = explicit_present[window - 1:, a:a + block] & (obs[window - 1:] >= min_obs)
+        total += int(ok.sum())
+    return total
+
+
+def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, n_valid: int,
+                market: pl.DataFrame) -> dict[str, object]:
     return {
         "feature_names": plan.features,
         "core_features": plan.core,
@@ -148,6 +169,7 @@ def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, market: pl.DataFr
         "market_vol_window": cfg.market_vol_window,
         "start": cfg.start,
         "n_tickers": n_tickers,
+        "valid_samples": n_valid,
         "n_dates": market.height,
         "first_date": market["date"][0].isoformat(),
         "last_date": market["date"][-1].isoformat(),
@@ -189,10 +211,15 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         bar.update(task, description=f"features ({len(plan.equities)} equities)", total=2 * len(panels) + 1)
         raw: list[tuple[pl.Series, pl.DataFrame]] = []  # per chunk: unstandardised features of the output rows
         partial: list[pl.LazyFrame] = []  # per chunk: their per-date sums
-        first = plan.grid.filter(plan.in_range)["gidx"].min()  # first output day
+        first = int(plan.grid.filter(plan.in_range)["gidx"].min())  # type: ignore[arg-type]  # first output day
         scale = trailing_std(pl.col("ret"), cfg.vol_scale_window).alias("_sd")
         column = {t: j for j, t in enumerate(plan.equities)}
         scaled_panel = np.full((n_days, len(plan.equities)), np.nan, dtype=np.float32)  # (T, N) for the factors
+        present = np.zeros((n_days - first, len(plan.equities)), dtype=bool)  # (T_out, N) explicit row complete
+
+        def panel_cols(tickers: pl.Series, tid: pl.Series) -> np.ndarray:
+            """Panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)."""
+            return np.array([column.get(t, -1) for t in tickers.to_list()], dtype=np.int64)[tid.to_numpy()]
 
         def features() -> Iterator[tuple[pl.Series, pl.DataFrame]]:  # pass 1 (worker): raw features, implicit view
             while panels:
@@ -205,8 +232,7 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
         def implicit_chunks() -> Iterator[pl.DataFrame]:  # pass 1 (caller): raw features kept, implicit view written
             for tickers, out in ahead(features()):
                 raw.append((tickers, out.select("_tid", "gidx", *names)))
-                # panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)
-                cols = np.array([column.get(t, -1) for t in tickers.to_list()])[out["_tid"].to_numpy()]
+                cols = panel_cols(tickers, out["_tid"])
                 scaled_panel[out["gidx"].to_numpy(), cols] = out["ret_scaled"].fill_null(np.nan).to_numpy()
                 partial.append(ex.partial_sums(raw[-1][1], names))
                 bar.advance(task)
@@ -217,8 +243,12 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
                 tickers, part = raw.pop(0)
                 std = ex.standardise(part.lazy(), stats, plan.core, plan.optional)
                 code = pl.lit(ex.sector_codes(tickers, plan.sectors, plan.sector_cols)).gather(pl.col("_tid"))
-                yield std.select(*row_keys(tickers, plan.grid), *names, *ex.sector_exprs(
+                out = std.select("_tid", "gidx", *row_keys(tickers, plan.grid), *names, *ex.sector_exprs(
                     code, plan.sector_cols)).collect(engine=ENGINE)
+                full = out.select(pl.all_horizontal(  # the loader's explicit mask: every feature present
+                    [pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in plan.features])).to_series()
+                present[out["gidx"].to_numpy() - first, panel_cols(tickers, out["_tid"])] = full.to_numpy()
+                yield out.drop("_tid", "gidx")
                 bar.advance(task)
 
         write_parquet_chunks(implicit_chunks(), views_dir / "returns.parquet")
@@ -228,9 +258,10 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
             fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)
             write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4")
             market_out = fit.result().filter(plan.in_range).drop("gidx")
+        n_valid = valid_count(present, ~np.isnan(scaled_panel[first:]), cfg.window, cfg.min_window_obs)
         write_parquet(market_out, views_dir / "market.parquet")
-        write_json(_views_json(plan, cfg, n_tickers, market_out), views_dir / "views.json")
+        write_json(_views_json(plan, cfg, n_tickers, n_valid, market_out), views_dir / "views.json")
         bar.advance(task)
         bar.update(task, description="views written")
     return ViewsSummary(views_dir, n_tickers, market_out.height, plan.features, market_out["date"][0],
-                        market_out["date"][-1], plan.source.describe(), time.perf_counter() - t0)
+                        market_out["date"][-1], plan.source.describe(), time.perf_counter() - t0, n_valid)

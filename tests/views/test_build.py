@@ -46,6 +46,27 @@ def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], 
     assert vt.shape == (5, 320) and vt.explicit.shape == (5, 320, len(summary.feature_names))
     assert vt.channels == info["channels"] and vt.factors.shape == (320, cfg.factors)
     assert int(vt.valid().sum()) == 5 * (320 - 252)  # every company from its first mom_252 on
+    assert summary.n_valid == info["valid_samples"] == 5 * (320 - 252)  # counted by the build, not by loading
+
+
+@pytest.mark.parametrize("chunk_rows", [500, 900_000])
+def test_the_build_counts_the_valid_samples_the_loader_finds(market_data: Data, store_of: Callable[..., Store],
+                                                             cfg: ViewsConfig, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, chunk_rows: int) -> None:
+    """Missing days thin some return windows below min_window_obs, a late listing and a start date shift the grid."""
+    prices, meta = market_data(n_equities=7, n_days=420)
+    gappy = pl.struct("ticker", "date").hash(3) % 7 == 0  # about 1 day in 7 of each equity missing, not all at once
+    late = (pl.col("ticker") == "E02") & (pl.col("date") <= prices["date"][150])
+    store = store_of(prices.filter(~((pl.col("ticker").str.starts_with("E") & gappy) | late)), meta)
+    monkeypatch.setattr(build_mod, "CHUNK_ROWS", chunk_rows)
+    v = tmp_path / "v"
+    summary = build_views(store, v, replace(cfg, start=prices["date"][30].isoformat(), min_window_obs=17), False)
+    vt = load_view_tensors(v)
+    expected = int(vt.valid().sum())
+    thin = vt.explicit_mask & (vt.window_obs() < 17)
+    thin[:, : vt.window - 1] = False
+    assert expected > 0 and int(thin.sum()) > 0  # the window count alone drops some samples
+    assert summary.n_valid == expected == json.loads((v / "views.json").read_text())["valid_samples"]
 
 
 def test_idempotent_and_chunking_does_not_change_the_result(market_data: Data, store_of: Callable[..., Store],
