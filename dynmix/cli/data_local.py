@@ -12,10 +12,11 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from dynmix.cli.common import console, friendly, workspace, writing
+from dynmix.cli.common import console, err_console, friendly, workspace, writing
 from dynmix.cli.data import data_app
 from dynmix.data.status import coverage, summary_line
 from dynmix.data.store import Store
+from dynmix.errors import DataError
 
 HOW_TO_GET_DATA = (
     "  dynmix data sample              20 S&P 500 companies, the index, 5 factor ETFs (offline)\n"
@@ -106,10 +107,13 @@ def status(
 ) -> None:
     """Show what the store holds: coverage, missing days, source and last refresh per ticker."""
     store = _store()
-    cov = coverage(store)
-    if cov.height == 0:
+    problems: list[DataError] = []
+    cov = coverage(store, problems)
+    if cov.height == 0 and not problems:
         console.print(f"The store at {store.root} is empty. Get data with:\n{HOW_TO_GET_DATA}")
         return
+    if cov.height == 0:
+        _report_damage(problems)
     shown = cov.sort(pl.col("status") == "ok", "ticker")  # failures first
     if not show_all:
         shown = shown.head(limit)
@@ -117,3 +121,14 @@ def status(
     if shown.height < cov.height:
         console.print(f"… {cov.height - shown.height} more tickers (use --all)")
     console.print(summary_line(cov))
+    _report_damage(problems)
+
+
+def _report_damage(problems: list[DataError]) -> None:
+    """Print each damaged store file (what it is, what to do) and exit 1; nothing when every file reads."""
+    if not problems:
+        return
+    for e in problems:
+        err_console.print(f"[bold red]damaged:[/] {escape(str(e))}", soft_wrap=True)
+    err_console.print("the table above shows what the readable files hold")
+    raise typer.Exit(1)

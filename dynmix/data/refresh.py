@@ -144,8 +144,8 @@ def refresh(
 
 def _coverage(store: Store, tickers: list[str]) -> dict[str, tuple[date, date]]:
     """(first, last) stored date per ticker already in the store."""
-    cov = (store.scan_prices().filter(pl.col("ticker").is_in(tickers)).group_by("ticker")
-           .agg(pl.col("date").min().alias("first"), pl.col("date").max().alias("last")).collect())
+    cov = store.collect(store.scan_prices().filter(pl.col("ticker").is_in(tickers)).group_by("ticker")
+                        .agg(pl.col("date").min().alias("first"), pl.col("date").max().alias("last")))
     return {r["ticker"]: (r["first"], r["last"]) for r in cov.iter_rows(named=True)}
 
 
@@ -155,8 +155,8 @@ def _stored_tail(store: Store, coverage: dict[str, tuple[date, date]], overlap_d
         return {}
     since = pl.DataFrame({"ticker": list(coverage), "since": [c[1] - timedelta(days=overlap_days)
                                                              for c in coverage.values()]})
-    tail = (store.scan_prices().join(since.lazy(), on="ticker").filter(pl.col("date") >= pl.col("since"))
-            .select("ticker", "date", "close", "adj_close").collect())
+    tail = store.collect(store.scan_prices().join(since.lazy(), on="ticker").filter(pl.col("date") >= pl.col("since"))
+                         .select("ticker", "date", "close", "adj_close"))
     return {str(k[0]): g for k, g in tail.group_by("ticker")}
 
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
-from dynmix.data.store import Store
+from dynmix.data.schema import empty_meta, empty_prices
+from dynmix.data.store import MANIFEST_SCHEMA, Store
+from dynmix.errors import DataError
+
+T = TypeVar("T")
 
 COVERAGE_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -65,13 +71,29 @@ class LoadSummary:
         return text + ("" if self.changed else " (already in the store, nothing rewritten)")
 
 
-def coverage(store: Store) -> pl.DataFrame:
+def _or_empty(read: Callable[[], T], empty: Callable[[], T], problems: list[DataError] | None) -> T:
+    try:
+        return read()
+    except DataError as e:
+        if problems is None:
+            raise
+        problems.append(e)
+        return empty()
+
+
+def coverage(store: Store, problems: list[DataError] | None = None) -> pl.DataFrame:
     """One row per ticker (priced or listed in the manifest) with its coverage and last refresh.
 
     missing_days counts the dates of the union trading calendar of all tickers, between the ticker's first
-    and last date, on which the ticker has no row.
+    and last date, on which the ticker has no row. With a `problems` list, a damaged store file is reported there
+    (its error names the file and what to do) and the table is built from the files that can be read.
     """
-    lf = store.scan_prices()
+    def scan() -> pl.LazyFrame:
+        lf = store.scan_prices()
+        store.collect(lf.select(pl.len()))  # every page is read here, not later in the middle of the table
+        return lf
+
+    lf = _or_empty(scan, lambda: empty_prices().lazy(), problems)
     calendar = lf.select(pl.col("date").unique().sort()).collect()["date"]  # (T,)
     per = (
         lf.group_by("ticker")
@@ -89,9 +111,10 @@ def coverage(store: Store) -> pl.DataFrame:
         per = per.with_columns((span - pl.col("rows")).alias("missing_days"))
     else:
         per = per.with_columns(pl.lit(None, pl.Int64).alias("missing_days"))
-    manifest = store.read_manifest().select("ticker", "last_refresh", "source", "status", "message")
+    manifest = _or_empty(store.read_manifest, lambda: pl.DataFrame(schema=MANIFEST_SCHEMA), problems).select(
+        "ticker", "last_refresh", "source", "status", "message")
     out = per.join(manifest, on="ticker", how="full", coalesce=True)
-    meta = store.read_meta().select("ticker", "sector", "asset_type")
+    meta = _or_empty(store.read_meta, empty_meta, problems).select("ticker", "sector", "asset_type")
     out = out.join(meta, on="ticker", how="left").with_columns(
         pl.col("sector").fill_null("Unknown"),
         pl.col("asset_type").fill_null("equity"),

@@ -6,12 +6,16 @@
     <name>.parquet    extra tables a source leaves beside the prices (e.g. `truth` for the synthetic market)
 
 Each file is replaced whole through a temporary file and a rename, so a crash mid-write leaves the previous
-version readable.
+version readable. A write of prices first marks the tickers it touches `interrupted` in the manifest; the writer's
+own manifest update at the end marks them `ok` again, so a command killed between files leaves a manifest that says
+which tickers to load again, never one that claims data it did not keep. A file that cannot be read (damaged,
+truncated, not Parquet) raises a DataError naming the file and what to do, never a parser traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,8 +44,45 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+INTERRUPTED = "interrupted"
+INTERRUPTED_MESSAGE = "a write of its prices did not finish: load it again (import, sample or refresh)"
+
+# What to do about a damaged file, by file name (the prices are the data; the others can be written again).
+REMEDY = {
+    "prices.parquet": "move it away and load the data again (dynmix data import / sample / refresh / synth)",
+    "meta.parquet": "remove it and load the metadata again (dynmix data import FILE --meta META, or dynmix data "
+                    "sample); the prices are not affected",
+    "manifest.parquet": "remove it: the next import, sample or refresh writes it again (the prices are not "
+                        "affected)",
+}
+OTHER_REMEDY = "remove it and write it again (dynmix data synth writes truth.parquet)"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def damaged(path: Path, error: BaseException) -> DataError:
+    """The error for a store file that cannot be read: which file, what the reader said, what to do."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    remedy = REMEDY.get(path.name, OTHER_REMEDY)
+    return DataError(f"cannot be read as Parquet, the file is damaged ({reason[:160]}): {remedy}", file=path)
+
+
+def _is_read_error(e: BaseException) -> bool:
+    # polars raises its own errors (ComputeError: "... must end with PAR1"), OSError, or a Rust panic surfaced
+    # as pyo3's PanicException (a BaseException)
+    return isinstance(e, pl.exceptions.PolarsError | OSError | ValueError) or type(e).__name__ == "PanicException"
+
+
+def read_parquet_file(path: Path) -> pl.DataFrame:
+    """`pl.read_parquet`, with a damaged file reported as a DataError naming it."""
+    try:
+        return pl.read_parquet(path)
+    except BaseException as e:
+        if _is_read_error(e):
+            raise damaged(path, e) from None
+        raise
 
 
 class Store:
@@ -71,23 +112,44 @@ class Store:
 
     # ---- prices -------------------------------------------------------------------------------------------
     def scan_prices(self) -> pl.LazyFrame:
+        """The price table, lazily; its footer is read now, so a damaged file fails here with a clear error."""
         if not self.exists():
             return empty_prices().lazy()
-        return pl.scan_parquet(self.prices_path)
+        path = self.prices_path
+        try:
+            schema = pl.read_parquet_schema(path)
+        except BaseException as e:
+            if _is_read_error(e):
+                raise damaged(path, e) from None
+            raise
+        missing = [c for c in PRICE_SCHEMA if c not in schema]
+        if missing:
+            raise DataError(f"missing column(s) {missing}: expected the store's price table; "
+                            f"{REMEDY[path.name]}", file=path)
+        return pl.scan_parquet(path)
+
+    def collect(self, lf: pl.LazyFrame, **kwargs: object) -> pl.DataFrame:
+        """Collect a query on `scan_prices()`, a damaged data page reported as a DataError naming the file."""
+        try:
+            return lf.collect(**kwargs)  # type: ignore[call-overload,no-any-return]
+        except BaseException as e:
+            if _is_read_error(e) and not isinstance(e, DataError):
+                raise damaged(self.prices_path, e) from None
+            raise
 
     def read_prices(self, tickers: Iterable[str] | None = None) -> pl.DataFrame:
         lf = self.scan_prices()
         if tickers is not None:
             lf = lf.filter(pl.col("ticker").is_in(list(tickers)))
-        return lf.collect()
+        return self.collect(lf)
 
     def tickers(self) -> list[str]:
-        return self.scan_prices().select(pl.col("ticker").unique().sort()).collect()["ticker"].to_list()
+        return self.collect(self.scan_prices().select(pl.col("ticker").unique().sort()))["ticker"].to_list()
 
     def write_prices(self, df: pl.DataFrame, *, file: str | Path | None = None) -> pl.DataFrame:
         """Replace the whole price table with `df` (validated first; the old table stays on any error)."""
         df = validate_prices(df, file=file)
-        write_parquet(df, self.prices_path)
+        self._write_prices_file(df)
         return df
 
     def upsert_prices(
@@ -111,18 +173,46 @@ class Store:
             .unique(subset=["ticker", "date"], keep="last", maintain_order=True)
             .sort("ticker", "date")
         )
-        write_parquet(validate_prices(merged, file=self.prices_path), self.prices_path)
+        merged = validate_prices(merged, file=self.prices_path)
+        with self.writing_prices(sorted(set(new["ticker"].to_list()) | replace)):
+            self._write_prices_file(merged)
         return merged
+
+    def _write_prices_file(self, df: pl.DataFrame) -> None:
+        write_parquet(df, self.prices_path)
+
+    @contextmanager
+    def writing_prices(self, tickers: list[str]) -> Iterator[None]:
+        """Mark `tickers` interrupted in the manifest while their prices are written; restore the manifest if the
+        write fails cleanly (a killed process leaves the mark: the caller's final manifest update clears it).
+        """
+        if not tickers:
+            yield
+            return
+        old = self.read_manifest()
+        known = old.filter(pl.col("ticker").is_in(tickers))
+        fresh = pl.DataFrame({"ticker": sorted(set(tickers) - set(known["ticker"].to_list()))},
+                             schema={"ticker": pl.String()})
+        marks = pl.concat([known, fresh], how="diagonal_relaxed").with_columns(
+            pl.lit(INTERRUPTED).alias("status"), pl.lit(INTERRUPTED_MESSAGE).alias("message"))
+        self.upsert_manifest(marks)
+        try:
+            yield
+        except BaseException:
+            if old.height or self.manifest_path.exists():
+                write_parquet(old, self.manifest_path)
+            raise
 
     # ---- metadata -----------------------------------------------------------------------------------------
     def read_meta(self) -> pl.DataFrame:
         if not self.meta_path.exists():
             return empty_meta()
-        return pl.read_parquet(self.meta_path)
+        return read_parquet_file(self.meta_path)
 
     def upsert_meta(self, df: pl.DataFrame, *, file: str | Path | None = None) -> pl.DataFrame:
         """Merge metadata rows by ticker (new rows win). Tickers without prices yet are kept (a sector map
-        may come before its prices); `meta_for_prices` only shows tickers that have prices."""
+        may come before its prices); `meta_for_prices` only shows tickers that have prices.
+        """
         new = validate_meta(df, file=file)
         old = self.read_meta()
         merged = pl.concat([old, new], how="diagonal_relaxed").unique(subset="ticker", keep="last").sort("ticker")
@@ -141,7 +231,7 @@ class Store:
     def read_manifest(self) -> pl.DataFrame:
         if not self.manifest_path.exists():
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
-        return pl.read_parquet(self.manifest_path)
+        return read_parquet_file(self.manifest_path)
 
     def upsert_manifest(self, df: pl.DataFrame) -> pl.DataFrame:
         new = df.select([pl.col(c).cast(t) if c in df.columns else pl.lit(None, t).alias(c)
@@ -159,7 +249,7 @@ class Store:
         lf = self.scan_prices()
         if tickers is not None:
             lf = lf.filter(pl.col("ticker").is_in(list(tickers)))
-        return (
+        return self.collect(
             lf.group_by("ticker")
             .agg(
                 pl.col("date").min().alias("first_date"),
@@ -172,8 +262,26 @@ class Store:
                 pl.lit("ok").alias("status"),
                 pl.lit("").alias("message"),
             )
-            .collect()
         )
+
+    # ---- checking ---------------------------------------------------------------------------------------------
+    def damaged_files(self) -> list[DataError]:
+        """One error per store file that cannot be read (naming the file and what to do); [] when all read."""
+        errors: list[DataError] = []
+        for path in sorted(self.root.glob("*.parquet")) if self.root.is_dir() else []:
+            try:
+                if path == self.prices_path:
+                    self.collect(self.scan_prices().select(pl.len()))
+                    pl.read_parquet_schema(path)
+                else:
+                    read_parquet_file(path)
+            except DataError as e:
+                errors.append(e)
+            except BaseException as e:
+                if not _is_read_error(e):
+                    raise
+                errors.append(damaged(path, e))
+        return errors
 
     # ---- extra tables -------------------------------------------------------------------------------------
     def extra_path(self, name: str) -> Path:
@@ -183,7 +291,7 @@ class Store:
 
     def read_extra(self, name: str) -> pl.DataFrame | None:
         path = self.extra_path(name)
-        return pl.read_parquet(path) if path.exists() else None
+        return read_parquet_file(path) if path.exists() else None
 
     def write_extra(self, name: str, df: pl.DataFrame) -> None:
         write_parquet(df, self.extra_path(name))

@@ -110,8 +110,8 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
     etfs = sorted(meta.filter(pl.col("asset_type") == "etf")["ticker"].to_list())
     source = choose_market(meta, set(meta["ticker"].to_list()), cfg.market_ticker)
     wanted = sorted({*equities, *etfs, *([source.ticker] if source.ticker else [])})
-    prices = store.scan_prices().filter(pl.col("ticker").is_in(wanted)).select(
-        "ticker", "date", "close", "adj_close", "volume").collect(engine=ENGINE)  # read once: grid and panels
+    prices = store.collect(store.scan_prices().filter(pl.col("ticker").is_in(wanted)).select(
+        "ticker", "date", "close", "adj_close", "volume"), engine=ENGINE)  # read once: grid and panels
     if not prices["ticker"].is_sorted():  # the store keeps (ticker, date) order; chunks need whole tickers
         prices = prices.sort("ticker", "date")
     grid = date_grid(prices.lazy().filter(pl.col("ticker").is_in(equities))).collect(engine=ENGINE)

@@ -309,7 +309,7 @@ def _would_change(store: Store, prices: pl.DataFrame) -> str:
     """'dry run: N new rows, M rows that replace different stored values, K unchanged'."""
     if not store.exists():
         return f"dry run: {prices.height:,} new rows (the store is empty); nothing written"
-    old = store.scan_prices().select("ticker", "date", pl.col("close").alias("_old")).collect()
+    old = store.collect(store.scan_prices().select("ticker", "date", pl.col("close").alias("_old")))
     j = prices.select("ticker", "date", "close").join(old, on=["ticker", "date"], how="left")
     new = int(j["_old"].is_null().sum())
     same = int((j["_old"] == j["close"]).fill_null(False).sum())

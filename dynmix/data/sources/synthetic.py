@@ -240,7 +240,8 @@ def write_market(store: Store, market: SyntheticMarket, replace: bool = False,
     check_writable(store, replace)
     step = on_step or (lambda _msg: None)
     step("validating and writing prices")
-    store.write_prices(market.prices)
+    with store.writing_prices(sorted(market.prices["ticker"].unique().to_list())):  # marked until the manifest
+        store.write_prices(market.prices)
     step("writing metadata, manifest and truth")
     write_parquet(validate_meta(market.meta), store.meta_path)
     write_parquet(manifest_for(market), store.manifest_path)
