@@ -66,6 +66,9 @@ class LossConfig:
 class TrainConfig:
     epochs: int = 20  # passes over the training dates
     dates_per_batch: int = 16  # a batch is these many dates x the companies alive on them
+    # at most this many samples per batch: larger date blocks keep a share of each date's companies (every date
+    # stays in); None: chosen from the device's free memory (dynmix.runs.memory)
+    max_batch_samples: int | None = None
     lr: float = 1e-3  # peak AdamW learning rate
     weight_decay: float = 1e-4
     warmup_frac: float = 0.05  # share of steps of linear warm-up before cosine decay

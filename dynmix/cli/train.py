@@ -46,6 +46,10 @@ def train_cmd(
     run_name: Annotated[str | None, typer.Option("--run-name", help="Tag of the run id (default: the variance "
                                                  "target, or the objective when not vicreg).", show_default=False)
                    ] = None,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", min=1, help="--stage dynmix: stop after N optimiser steps in all (smoke runs, benchmarks) with "
+        "a checkpoint; `dynmix embed RUN` exports its embeddings, --resume RUN continues it.", show_default=False)
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bar.")] = False,
 ) -> None:
     """Train on HOME/views: the DynMIX encoders into a new HOME/runs/<run-id>/, or a run's JEPA or world model."""
@@ -61,7 +65,8 @@ def train_cmd(
         raise DynMIXError(f"--device {device!r}: expected one of {', '.join(DEVICES)}")
     if stage != "dynmix":
         given = [k for k, v in {"--config": config, "--device": device, "--variance-target": variance_target,
-                                "--objective": objective, "--seed": seed, "--run-name": run_name}.items()
+                                "--objective": objective, "--seed": seed, "--run-name": run_name,
+                                "--max-steps": max_steps}.items()
                  if v is not None]
         if given:
             raise DynMIXError(f"--stage {stage} trains with the run's saved config; drop {', '.join(given)}")
@@ -88,7 +93,8 @@ def train_cmd(
     tr = replace(tr, device=device or tr.device, epochs=epochs or tr.epochs, seed=tr.seed if seed is None else seed)
     cfg = replace(cfg, train=tr, loss=replace(cfg.loss, variance_target=variance_target or cfg.loss.variance_target,
                                               objective=objective or cfg.loss.objective))
-    run_dir = train(workspace(), cfg, resume=resume, run_name=run_name, progress=not no_progress)
+    run_dir = train(workspace(), cfg, resume=resume, run_name=run_name, progress=not no_progress,
+                    max_steps=max_steps)
     if rank() == 0:
         console.print(f"run: [bold]{run_dir}[/]")
 
@@ -103,12 +109,15 @@ def embed_cmd(
 ) -> None:
     """Re-export the embeddings of a run with its saved model (every valid ticker and date)."""
     from dynmix.runs.device import resolve_device
+    from dynmix.runs.memory import embed_dates_per_batch
     from dynmix.runs.models import load_run
     from dynmix.runs.rundir import RunDir
     from dynmix.train.embed import export_embeddings
 
     ws = workspace()
     rd = RunDir.resolve(ws, run)
-    cfg, model, vt = load_run(rd, resolve_device(device), views_dir=ws.views, ema=ema)
-    path = export_embeddings(model, vt, rd.embeddings_path, 2 * cfg.train.dates_per_batch, cfg.train.amp)
+    dev = resolve_device(device)
+    cfg, model, vt = load_run(rd, dev, views_dir=ws.views, ema=ema)
+    dates = embed_dates_per_batch(cfg.train, cfg.model, vt.window, len(vt.tickers), dev)
+    path = export_embeddings(model, vt, rd.embeddings_path, dates, cfg.train.amp)
     console.print(f"embeddings: [bold]{path}[/]")

@@ -18,6 +18,7 @@ from dynmix.errors import DynMIXError
 from dynmix.losses.variance_target import STRATEGIES, VarianceTarget
 from dynmix.models.dynmix import DynMIX
 from dynmix.runs.device import DistContext, setup_distributed
+from dynmix.runs.memory import embed_dates_per_batch, max_batch_samples
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.split import Split, time_split
 from dynmix.runs.viewstamp import check_views, views_record
@@ -38,7 +39,7 @@ def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None,
     `resume`: a run id, folder or 'latest' to continue exactly from its checkpoint (its saved config is used;
     only `cfg.train.device` is taken from `cfg`). `run_name`: the tag of a new run id (default: the variance
     target, or the objective when not vicreg). `max_steps`: stop (with a checkpoint) after this many optimiser
-    steps in all; resume later.
+    steps in all; resume later, or export the embeddings of the model so far with `dynmix embed`.
     """
     if cfg.loss.variance_target not in STRATEGIES:
         raise DynMIXError(f"unknown variance target {cfg.loss.variance_target!r}; expected one of "
@@ -54,6 +55,17 @@ def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None,
 def default_run_name(cfg: DynMIXConfig) -> str:
     """The run id's tag: the variance target for vicreg ('market-vol'), else the objective ('byol')."""
     return cfg.loss.variance_target if cfg.loss.objective == "vicreg" else cfg.loss.objective
+
+
+def _cap_text(sampler: DateBlockSampler, cap: int | None, how: str) -> str:
+    """The info line's note on the batch cap: whether the largest date block is sampled down to it."""
+    if cap is None:
+        return ""
+    largest = sampler.largest_block()
+    if largest <= cap:
+        return f", batches of up to {largest:,} samples (cap {cap:,}, {how})"
+    return (f", batches sampled to <= {cap:,} samples within their dates ({how}; the largest date block holds "
+            f"{largest:,})")
 
 
 def _write_run_files(rd: RunDir, cfg: DynMIXConfig, vt: ViewTensors, split: Split, target: VarianceTarget,
@@ -83,7 +95,13 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
         check_views(ckpt.get("views", {}), vt, ws.views, f"run {rd.name}", exact=True)
     split = time_split(vt, cfg.train)
     target = VarianceTarget.from_config(cfg.loss, vt.market_vol, vt.dispersion, split.train_mask).to(ctx.device)
-    sampler = DateBlockSampler(vt.valid(), split.train_mask, cfg.train.dates_per_batch, seed=cfg.train.seed)
+    if ckpt is not None:  # the cap the run started with (none before there was one): the same batches again
+        cap, how = ckpt.get("meta", {}).get("max_batch_samples"), "as the run started"
+    else:
+        cap, how = max_batch_samples(cfg.train, cfg.model, vt.window, ctx.device, ctx.world_size)
+        cap = ctx.broadcast(cap)  # every rank draws the same batches
+    sampler = DateBlockSampler(vt.valid(), split.train_mask, cfg.train.dates_per_batch, seed=cfg.train.seed,
+                               max_samples=cap)
     total = cfg.train.epochs * len(sampler)
 
     torch.manual_seed(cfg.train.seed)
@@ -102,15 +120,20 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
 
     t = cfg.train
     session = Session(rd.checkpoint_path, rd.metrics_path, cfg.to_dict(), record, t.epochs, t.log_every,
-                      t.checkpoint_every, resume_hint=f"dynmix train --resume {rd.name}", compile=t.compile)
+                      t.checkpoint_every, resume_hint=f"dynmix train --resume {rd.name}", compile=t.compile,
+                      meta={"max_batch_samples": cap})
     objective = pair_objective(cfg.loss.objective)(model, cfg.loss, vt, target, ctx, amp=t.amp, ema=ema)
     info = (f"run {rd.path}: {split.n_train_dates} training dates ({split.train_start} .. {split.train_end}), "
             f"{len(sampler)} steps/epoch x {t.epochs} epochs, device {ctx.device}"
-            + (f" x {ctx.world_size} processes" if ctx.world_size > 1 else ""))
+            + (f" x {ctx.world_size} processes" if ctx.world_size > 1 else "")
+            + _cap_text(sampler, cap, how))
     engine = run_session(session, objective, sampler, optimizer, scheduler, ctx, ema=ema, ckpt=ckpt,
                          progress=progress, max_steps=max_steps, info=info)
     if engine.done and ctx.is_main:
-        export_embeddings(model, vt, rd.embeddings_path, 2 * t.dates_per_batch, t.amp)
+        export_embeddings(model, vt, rd.embeddings_path,
+                          embed_dates_per_batch(t, cfg.model, vt.window, len(vt.tickers), ctx.device), t.amp)
         engine.recorder.info(f"done: {rd.path}")
+    elif ctx.is_main:
+        engine.recorder.info(f"`dynmix embed {rd.name}` exports the embeddings of the model at step {engine.step}")
     ctx.barrier()
     return rd.path

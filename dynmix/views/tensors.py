@@ -218,11 +218,18 @@ class DateBlockSampler:
     Yields (i, t) index tensors of shape (B,) on the device of `valid`. Only dates where `allowed` is True
     (e.g. the training period) are drawn; the order is a seeded permutation per epoch, so a run (and a
     resumed run, via `epoch`) sees the same batches.
+
+    `max_samples`: when a block's dates hold more valid samples than this, each date keeps
+    floor(count * max_samples / total) of its companies (at least `min_companies`), drawn uniformly from the
+    epoch's generator. Every date of the block stays in the batch, so a variance target of the batch's dates is
+    the one of the whole block; a batch then holds at most max(max_samples, min_companies x dates_per_batch).
     """
 
     def __init__(self, valid: Tensor, allowed: Tensor, dates_per_batch: int, seed: int = 0,
-                 min_companies: int = 2) -> None:
+                 min_companies: int = 2, max_samples: int | None = None) -> None:
         assert valid.ndim == 2 and allowed.shape == valid.shape[1:], "valid (N, T) and allowed (T,) expected"
+        if max_samples is not None and max_samples < 1:
+            raise DynMIXError(f"max_samples = {max_samples}: expected a positive number of samples per batch")
         self.valid = valid
         counts = valid.sum(dim=0)  # (T,)
         self.dates = torch.nonzero(allowed & (counts >= min_companies)).flatten()  # usable date indices
@@ -230,14 +237,35 @@ class DateBlockSampler:
             raise DynMIXError("no training dates with at least two valid companies: is the history long enough?")
         self.dates_per_batch = dates_per_batch
         self.seed = seed
+        self.min_companies = min_companies
+        self.max_samples = max_samples
 
     def __len__(self) -> int:
         return -(-self.dates.numel() // self.dates_per_batch)
+
+    def largest_block(self) -> int:
+        """Valid samples of the `dates_per_batch` usable dates with the most (the largest batch before sampling)."""
+        counts = self.valid[:, self.dates].sum(dim=0)  # (T_usable,)
+        return int(counts.topk(min(self.dates_per_batch, counts.numel())).values.sum())
 
     def epoch(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = self.dates[torch.randperm(self.dates.numel(), generator=g).to(self.dates.device)]
         for start in range(0, order.numel(), self.dates_per_batch):
             block = order[start : start + self.dates_per_batch]  # (k,)
-            ii, kk = torch.nonzero(self.valid[:, block], as_tuple=True)  # company, position in block
+            chosen = self.valid[:, block]  # (N, k)
+            if self.max_samples is not None:
+                counts = chosen.sum(dim=0)  # (k,)
+                total = int(counts.sum())
+                if total > self.max_samples:
+                    chosen = self._sample(chosen, counts, total, g)
+            ii, kk = torch.nonzero(chosen, as_tuple=True)  # company, position in block
             yield ii, block[kk]
+
+    def _sample(self, chosen: Tensor, counts: Tensor, total: int, g: torch.Generator) -> Tensor:
+        """(N, k) bool: per date, a uniform draw of its quota among its valid companies."""
+        assert self.max_samples is not None
+        quota = torch.minimum((counts * self.max_samples // total).clamp_min(self.min_companies), counts)  # (k,)
+        keys = torch.rand(chosen.shape, generator=g).to(chosen.device).masked_fill(~chosen, 2.0)  # invalid last
+        rank = keys.argsort(dim=0).argsort(dim=0)  # (N, k) rank of each company's key within its date
+        return rank < quota[None, :]
