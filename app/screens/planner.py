@@ -9,6 +9,7 @@ import streamlit as st
 from app import artifacts, components, loaders
 from app.charts import planner as charts
 from dynmix.errors import DynMIXError
+from dynmix.runs.report_md import planning_rows
 from dynmix.runs.rundir import RunDir
 
 st.title("Planner")
@@ -66,7 +67,8 @@ else:
                    "forward and keeps the cheapest (return − ρ·risk − cost·turnover).")
 
 st.subheader("Backtest against the baselines")
-table = artifacts.section_table(loaders.report(run).get("planning"), first="strategy")
+planning = loaders.report(run).get("planning")
+table = artifacts.section_table(planning_rows(planning), first="strategy")
 if equity is None and table.height == 0:
     components.hint(f"Run {run.name} has no planner backtest yet.", f"dynmix plan {run.name}")
     st.stop()
@@ -74,8 +76,15 @@ if equity is not None:
     components.chart(charts.equity_chart(equity), key="equity")
 if table.height:
     components.table(table)
-    st.caption("Walk-forward, out of sample, after costs: annualised return and volatility, Sharpe ratio, maximum "
-               "drawdown and turnover per year (sum of |w_target - w_drifted|).")
+    st.caption("Walk-forward, out of sample, after costs: annualised return and volatility, Sharpe ratio with its "
+               "95 % stationary-bootstrap interval (sharpe_lo .. sharpe_hi), maximum drawdown, CVaR 95 % of daily "
+               "returns, turnover per year (sum of |w_target - w_drifted|), and p_vs_1N, the bootstrap p-value of "
+               "the Sharpe difference against equal weight (small: the gap is unlikely to be noise).")
+    by_cost = planning.get("by_cost") if isinstance(planning, dict) else None
+    if isinstance(by_cost, dict) and by_cost:
+        st.caption("Costs as a control: the same walk-forward at each cost level (bps per unit of turnover).")
+        level = st.radio("Cost level (bps)", list(by_cost), horizontal=True, key="plan_cost_level")
+        components.table(artifacts.section_table(by_cost[level], first="strategy"))
 if weights is not None and weights.height:
     strategies = weights["strategy"].unique().sort().to_list()
     strategy = st.selectbox("Strategy", strategies, key="plan_strategy")

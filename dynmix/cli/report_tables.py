@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from dynmix.runs.report_md import LOWER_IS_BETTER, LOWER_PREFIXES
+from dynmix.runs.report_md import LOWER_IS_BETTER, LOWER_PREFIXES, NO_BEST
 
 
 def _cell(v: Any) -> str:
@@ -21,14 +21,14 @@ def section_table(rows: dict[str, Any], title: str, first: str = "method") -> Ta
     """A rich Table of a table-shaped report section (report.md's rule for which end of a column is best)."""
     cols = list(dict.fromkeys(c for r in rows.values() if isinstance(r, dict) for c in r))
     table = Table(title=title, title_justify="left")
-    table.add_column(first)
+    table.add_column(first, no_wrap=True)
     for c in cols:
         table.add_column(c, justify="right")
     best: dict[str, float] = {}
     for c in cols:
         nums = [float(r[c]) for r in rows.values() if isinstance(r, dict) and isinstance(r.get(c), int | float)]
         low = c in LOWER_IS_BETTER or c.startswith(LOWER_PREFIXES)
-        if len(nums) > 1:
+        if len(nums) > 1 and c not in NO_BEST:
             best[c] = min(nums) if low else max(nums)
     for name, r in rows.items():
         vals = r if isinstance(r, dict) else {}

@@ -3,13 +3,16 @@ walk-forward backtest of the world-model MPC against the skfolio baselines on th
 
 Nothing is tuned on the test period: PlanConfig and BacktestConfig of the run are used as they are. Files:
 RUN/planning/equity.parquet (date, strategy, equity, net_return) and RUN/planning/weights.parquet (date,
-strategy, ticker, weight); report["planning"] = {strategy: {ann_return, ann_vol, sharpe, max_drawdown, turnover}}.
+strategy, ticker, weight), both at the config's cost; report["planning"]: {strategy: METRICS} at the config's
+cost, vs_equal_weight {strategy: {p, p_memmel, sharpe_diff}}, costs_bps (that cost), by_cost {bps: {strategy:
+METRICS + p}} at every level of COSTS_BPS, ms_per_plan {strategy: median ms of one rebalance's plan}.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,19 +24,22 @@ import polars as pl
 import torch
 from rich.progress import Progress
 
+from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
 from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 from dynmix.planning.portfolio import PortfolioMPC
+from dynmix.planning.stats import judge
 from dynmix.planning.world_risk import WorldRiskModel, world_strategy
 from dynmix.runs.models import load_run, load_world, load_world_run, run_device
 from dynmix.runs.panel import build_panel
-from dynmix.runs.report_md import markdown_table
+from dynmix.runs.report_md import markdown_table, planning_rows
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.threads import single_thread
 from dynmix.workspace import Workspace
 
-METRICS = ("ann_return", "ann_vol", "sharpe", "max_drawdown", "turnover")
+METRICS = ("ann_return", "ann_vol", "sharpe", "sharpe_lo", "sharpe_hi", "max_drawdown", "cvar95", "turnover")
+COSTS_BPS = (0.0, 10.0, 25.0)  # cost levels of every backtest (with the config's own)
 
 
 def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *, risk_aversion: float | None = None,
@@ -70,12 +76,16 @@ def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *,
     return weights, traj
 
 
-def _counted(fn: WeightFn, advance: Callable[[], None]) -> WeightFn:
+def _counted(fn: WeightFn, advance: Callable[[], None], times: list[float] | None = None) -> WeightFn:
     wants = "w_prev" in inspect.signature(fn).parameters
 
     def weights(window: pd.DataFrame, w_prev: np.ndarray) -> Any:
         advance()
-        return fn(window, w_prev=w_prev) if wants else fn(window)
+        t0 = time.perf_counter()
+        out = fn(window, w_prev=w_prev) if wants else fn(window)
+        if times is not None:
+            times.append(time.perf_counter() - t0)
+        return out
 
     return weights
 
@@ -89,10 +99,40 @@ def _long_frames(res: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
     return equity, weights.select("date", "strategy", "ticker", "weight").sort("strategy", "date", "ticker")
 
 
-def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True) -> dict[str, Any]:
-    """Walk-forward backtest on the run's test period; writes RUN/planning/*.parquet and report["planning"].
+def cost_levels(headline: float, extra: tuple[float, ...] = COSTS_BPS) -> list[float]:
+    """The backtest's cost levels in bps: `extra` and the config's own, sorted, each once."""
+    return sorted({float(c) for c in extra} | {float(headline)})
 
-    Needs the run's world model (`dynmix train --stage world`); trains nothing.
+
+def planner_cost(cfg: PlanConfig, bt_cost_bps: float, level_bps: float) -> PlanConfig:
+    """The PlanConfig for a backtest at `level_bps`: the planner's κ scales with the cost it will pay (κ = bps/1e4
+    with the defaults; a κ set apart from the backtest's cost keeps its ratio to it).
+    """
+    kappa = cfg.cost * level_bps / bt_cost_bps if bt_cost_bps > 0 else level_bps / 1e4
+    return replace(cfg, cost=float(kappa))
+
+
+def judged_metrics(res: Any, reps: int, seed: int) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """({strategy: METRICS}, {strategy: {p, p_memmel, sharpe_diff}} against equal weight) of a BacktestResult."""
+    names = [c for c in res.returns.columns if c != "date"]
+    judged = judge({n: res.returns[n].to_numpy() for n in names}, reference="equal_weight", reps=reps, seed=seed)
+    table: dict[str, dict[str, float]] = {}
+    versus: dict[str, dict[str, float]] = {}
+    for n in names:
+        m = {**res.metrics[n], **judged[n]}
+        table[n] = {k: float(m[k]) for k in METRICS}
+        if "p" in judged[n]:
+            versus[n] = {k: float(judged[n][k]) for k in ("p", "p_memmel", "sharpe_diff")}
+    return table, versus
+
+
+def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True,
+             costs_bps: tuple[float, ...] = COSTS_BPS, reps: int = 1000) -> dict[str, Any]:
+    """Walk-forward backtests on the run's test period at each cost level of `costs_bps` and the config's
+    `backtest.cost_bps` (the headline); writes RUN/planning/*.parquet (headline cost) and report["planning"].
+
+    Needs the run's world model (`dynmix train --stage world`); trains nothing. Every level starts the strategies
+    afresh; the MPCs' κ follows the level (`planner_cost`).
     """
     rd = RunDir.of(run_dir)
     wr = load_world_run(ws, rd)
@@ -102,22 +142,40 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
     simple = np.expm1(vt.raw_returns.double().cpu().numpy()).T  # (T, N) simple returns, NaN where missing
     frame = as_wide_returns(pd.DataFrame(simple, index=pd.DatetimeIndex(vt.dates), columns=vt.tickers))
     start = vt.dates[wr.train_last + 1]
-    strategies: dict[str, WeightFn] = {"world_mpc": world_strategy(wr.world, wr.panel, cfg.plan),
-                                       "sample_mpc": mpc_strategy(cfg.plan), **skfolio_baselines()}
+    levels = cost_levels(bt.cost_bps, costs_bps)
+
+    def strategies(level: float) -> dict[str, WeightFn]:
+        pc = planner_cost(cfg.plan, bt.cost_bps, level)
+        return {"world_mpc": world_strategy(wr.world, wr.panel, pc), "sample_mpc": mpc_strategy(pc),
+                **skfolio_baselines()}
+
     n_rebal = len(rebalance_positions(frame.index, int(frame.index.searchsorted(pd.Timestamp(start))), bt.rebalance))
+    n_strat = len(strategies(bt.cost_bps))
+    by_cost: dict[str, dict[str, dict[str, float]]] = {}
+    planning: dict[str, Any] = {}
+    times: dict[str, list[float]] = {"world_mpc": []}
     with Progress(disable=not progress) as bar, single_thread():
-        task = bar.add_task("walk-forward rebalances", total=n_rebal * len(strategies))
-        counted = {k: _counted(fn, lambda: bar.advance(task)) for k, fn in strategies.items()}
-        res = backtest(frame, counted, start=start, rebalance=bt.rebalance, cost_bps=bt.cost_bps,
-                       lookback=bt.lookback)
-    equity, weights = _long_frames(res)
-    rd.write_table(rd.equity_path, equity)
-    rd.write_table(rd.weights_path, weights)
-    planning = {name: {k: m[k] for k in METRICS} for name, m in res.metrics.items()}
+        task = bar.add_task("walk-forward rebalances", total=n_rebal * n_strat * len(levels))
+        for level in levels:
+            headline = level == float(bt.cost_bps)
+            counted = {k: _counted(fn, lambda: bar.advance(task), times.get(k) if headline else None)
+                       for k, fn in strategies(level).items()}
+            res = backtest(frame, counted, start=start, rebalance=bt.rebalance, cost_bps=level, lookback=bt.lookback)
+            table, versus = judged_metrics(res, reps, cfg.plan.seed)
+            by_cost[f"{level:g}"] = {n: {**row, **({"p": versus[n]["p"]} if n in versus else {})}
+                                     for n, row in table.items()}
+            if headline:
+                equity, weights = _long_frames(res)
+                rd.write_table(rd.equity_path, equity)
+                rd.write_table(rd.weights_path, weights)
+                planning = {**table, "vs_equal_weight": versus}
+    planning["costs_bps"] = float(bt.cost_bps)
+    planning["by_cost"] = by_cost
+    planning["ms_per_plan"] = {k: 1e3 * float(np.median(v)) for k, v in times.items() if v}
     report = rd.update_report({"planning": planning})
     setup = {"test_start": str(res.equity["date"][0]), "test_end": str(res.equity["date"][-1]),
              "rebalance": bt.rebalance, "cost_bps": bt.cost_bps, "lookback": bt.lookback, "rebalances": n_rebal,
-             "assets": len(vt.tickers)}
+             "assets": len(vt.tickers), "costs_bps": levels, "bootstrap_reps": reps}
     return {"planning": report["planning"], "setup": setup, "notes": wr.notes}
 
 
@@ -129,4 +187,7 @@ def planning_table(result: dict[str, Any]) -> str:
     setup = result.get("setup") or {}
     head = (f"Walk-forward {setup['test_start']} .. {setup['test_end']}, rebalance {setup['rebalance']}, "
             f"{setup['cost_bps']:g} bps per unit of turnover (annualised; turnover per year)\n") if setup else ""
-    return head + markdown_table(section, "strategy")
+    rows = planning_rows(section) if "costs_bps" in section else section
+    ms = section.get("ms_per_plan") or {}
+    tail = ("\nms per plan: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())) if ms else ""
+    return head + markdown_table(rows, "strategy") + tail

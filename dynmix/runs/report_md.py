@@ -6,7 +6,9 @@ import math
 from typing import Any
 
 # Sections whose best value is the smallest; everything else is better when larger.
-LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover"}
+LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover", "cvar95",
+                   "maxDD", "turn"}
+NO_BEST = {"p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi"}  # columns no end of which is "better"
 LOWER_PREFIXES = ("nll", "rel_mse")  # forecast columns: nll_train, nll_test, rel_mse_h1, ...
 TITLES = {
     "sector": "Sector recovery (test-period vectors, leave-one-company-out)",
@@ -49,6 +51,8 @@ def _fmt(value: Any) -> str:
 
 
 def _best(rows: dict[str, dict[str, Any]], col: str) -> float | None:
+    if col in NO_BEST:
+        return None
     vals = [r.get(col) for r in rows.values() if isinstance(r, dict)]
     nums = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
     if len(nums) < 2:
@@ -82,6 +86,37 @@ def _is_table(value: Any) -> bool:
         not isinstance(x, dict | list) for v in value.values() for x in v.values())
 
 
+PLANNING_META = ("vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan")  # report["planning"]'s non-strategy keys
+
+
+def planning_rows(section: Any) -> dict[str, dict[str, Any]]:
+    """{strategy: metrics} of report["planning"] at its headline cost, with `p_vs_1N` (the bootstrap p-value of
+    the Sharpe difference against equal weight) merged in; {} when there is none.
+    """
+    if not isinstance(section, dict):
+        return {}
+    vs = section.get("vs_equal_weight") or {}
+    return {str(k): {**v, **({"p_vs_1N": vs[k].get("p")} if isinstance(vs.get(k), dict) else {})}
+            for k, v in section.items() if k not in PLANNING_META and isinstance(v, dict)}
+
+
+def planning_markdown(section: Any) -> list[str]:
+    """The planning section: the headline table, one table per cost level, ms per plan."""
+    rows = planning_rows(section)
+    if not rows:
+        return []
+    cost = section.get("costs_bps")
+    out = [f"## Planning (walk-forward, {cost:g} bps per unit of turnover, net; Sharpe 95 % stationary-bootstrap "
+           "interval; p_vs_1N: bootstrap p-value of the Sharpe difference against equal weight)"
+           if isinstance(cost, int | float) else "## Planning", "", markdown_table(rows, "strategy"), ""]
+    for level, table in (section.get("by_cost") or {}).items():
+        if _is_table(table):
+            out += [f"### Planning at {level} bps", "", markdown_table(table, "strategy"), ""]
+    if ms := section.get("ms_per_plan"):
+        out += ["ms per plan: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items() if isinstance(v, int | float)), ""]
+    return out
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """Every table-shaped section of the report (ours and those other steps merged in) as Markdown."""
     out = ["# Evaluation report", ""]
@@ -93,7 +128,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         if key in ("split", "notes"):
             continue
         first = "view" if key == "collapse" else "method"
-        if _is_table(value):
+        if key == "planning" and "costs_bps" in (value if isinstance(value, dict) else {}):
+            out += planning_markdown(value)
+        elif _is_table(value):
             out += [f"## {TITLES.get(key, key.capitalize())}", "", markdown_table(value, first), ""]
         elif key in TITLES:
             out += [f"## {TITLES[key]}", "", "_not available (see notes)_", ""]

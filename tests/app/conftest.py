@@ -27,7 +27,7 @@ PARTIAL_RUN = "20261120-120000-static"  # older: config and a few metric lines o
 SECTORS = {"AAA": "Tech", "AAB": "Tech", "AAC": "Tech", "BBA": "Energy", "BBB": "Energy", "BBC": "Energy",
            "CCA": "Health", "CCB": "Health"}
 N_DAYS, D = 300, 8
-STRATEGIES = ("dynmix_mpc", "EqualWeighted", "InverseVolatility", "MinVariance", "HRP")
+STRATEGIES = ("world_mpc", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp")  # run_plan's names
 
 
 def _dates(n: int) -> list[dt.date]:
@@ -127,8 +127,17 @@ def _full_run(run: Path, rng: np.random.Generator, dates: list[dt.date]) -> None
                      ("explicit", "implicit", "fused")},
         "forecast": {m: {"qlike": 0.1 + 0.02 * k, "mse": 0.001 * (k + 1)} for k, m in
                      enumerate(("dynmix", "har", "garch"))},
-        "planning": {s: {"ann_return": 0.05 + 0.01 * k, "ann_vol": 0.15, "sharpe": 0.3 + 0.1 * k,
-                         "max_drawdown": 0.2, "turnover": 0.1} for k, s in enumerate(STRATEGIES)},
+        "planning": {
+            **{s: {"ann_return": 0.05 + 0.01 * k, "ann_vol": 0.15, "sharpe": 0.3 + 0.1 * k, "sharpe_lo": 0.1 * k - 0.5,
+                   "sharpe_hi": 1.0 + 0.1 * k, "max_drawdown": 0.2, "cvar95": 0.02, "turnover": 0.1}
+               for k, s in enumerate(STRATEGIES)},
+            "vs_equal_weight": {s: {"p": 0.5, "p_memmel": 0.45, "sharpe_diff": 0.1} for s in STRATEGIES
+                                if s != "equal_weight"},
+            "costs_bps": 10.0,
+            "by_cost": {c: {s: {"sharpe": 0.3 - 0.01 * float(c), "turnover": 0.1} for s in STRATEGIES}
+                        for c in ("0", "10", "25")},
+            "ms_per_plan": {"world_mpc": 12.0},
+        },
         "notes": ["fixture"],
     }
     write_json(report, run / "report.json")

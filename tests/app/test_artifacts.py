@@ -56,7 +56,7 @@ def test_runs_table_headlines(full_home, facts):
     runs = sorted((full_home / "runs").iterdir(), reverse=True)
     table = artifacts.runs_table(runs)
     assert table["run"].to_list() == [facts.full_run, facts.partial_run]
-    assert table["best planner Sharpe"].to_list() == ["HRP 0.70", None]
+    assert table["best planner Sharpe"].to_list() == ["hrp 0.80", None]
     assert table["embeddings"].to_list() == [True, False]
     assert artifacts.runs_table([]).height == 0
 

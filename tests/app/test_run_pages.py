@@ -108,6 +108,19 @@ def test_planner_plans_and_replans_on_risk_aversion(dashboard, full_home, facts,
     assert new["weight"].max() - new["weight"].min() < spread  # more risk aversion: closer to equal weights
 
 
+def test_planner_backtest_table_holds_strategies_and_costs_are_a_control(dashboard, full_home):
+    at = open_page(dashboard, full_home, "screens/planner.py")
+    assert not at.exception
+    tables = [d.value for d in at.dataframe]
+    main = next(t for t in tables if "p_vs_1N" in t.columns)
+    assert set(main["strategy"]) == {"world_mpc", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp"}
+    assert {"sharpe_lo", "sharpe_hi", "cvar95"} <= set(main.columns)
+    at.radio(key="plan_cost_level").set_value("25").run()
+    assert not at.exception
+    level = [d.value for d in at.dataframe][-1]
+    assert level["sharpe"].to_list() == pytest.approx([0.05] * len(level))
+
+
 def test_planner_error_is_explained(dashboard, full_home, fake_planner, monkeypatch):
     import sys
 

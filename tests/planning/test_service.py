@@ -17,7 +17,7 @@ import torch
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.forecast.service import forecast_table, run_forecast
-from dynmix.planning.service import plan_at, planning_table, run_plan
+from dynmix.planning.service import METRICS, plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.runs.models import load_world_run
 from dynmix.runs.rundir import RunDir
@@ -62,7 +62,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, write_panel, tiny_run_config)
             step(ws, run_dir, progress=False)
     fit_world(ws, run_dir, progress=False)
     forecast = run_forecast(ws, run_dir, progress=False)
-    return TinyRun(ws, run_dir, forecast, run_plan(ws, run_dir, progress=False))
+    return TinyRun(ws, run_dir, forecast, run_plan(ws, run_dir, progress=False, reps=200))
 
 
 def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_rest(tiny: TinyRun) -> None:
@@ -72,11 +72,23 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     assert set(vol) == {"dynmix", "har", "garch"} and all(set(v) == {"qlike", "mse"} for v in vol.values())
     assert all(v["qlike"] > 0 and v["mse"] > 0 for v in vol.values())
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
-    assert set(report["planning"]) == STRATEGIES
-    assert all(set(m) == {"ann_return", "ann_vol", "sharpe", "max_drawdown", "turnover"}
-               for m in report["planning"].values())
+    planning = report["planning"]
+    assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan"}
+    assert all(set(planning[s]) == set(METRICS) for s in STRATEGIES)
+    assert all(planning[s]["sharpe_lo"] < planning[s]["sharpe"] < planning[s]["sharpe_hi"] for s in STRATEGIES)
+    assert all(planning[s]["cvar95"] > 0 for s in STRATEGIES)
+    assert set(planning["vs_equal_weight"]) == STRATEGIES - {"equal_weight"}
+    assert all(0 < v["p"] <= 1 and 0 <= v["p_memmel"] <= 1 for v in planning["vs_equal_weight"].values())
+    assert planning["costs_bps"] == 10.0 and list(planning["by_cost"]) == ["0", "10", "25"]
+    assert {k: v["sharpe"] for k, v in planning["by_cost"]["10"].items()} == {
+        s: planning[s]["sharpe"] for s in STRATEGIES}
+    for s in ("equal_weight", "inverse_vol"):  # the same weights at every level: costs only lower the return
+        r = [planning["by_cost"][c][s]["ann_return"] for c in ("0", "10", "25")]
+        assert r[0] > r[1] > r[2]
+    assert planning["ms_per_plan"]["world_mpc"] > 0
     md = (tiny.run_dir / "report.md").read_text()
-    assert "Forecast: volatility" in md and "## Planning" in md and "world_mpc" in md
+    assert "Forecast: volatility" in md and "## Planning" in md and "### Planning at 25 bps" in md
+    assert "| world_mpc |" in md and "p_vs_1N" in md
     assert "| garch |" in forecast_table(tiny.forecast) and "| world_mpc |" in planning_table(tiny.plan)
 
 
