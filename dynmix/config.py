@@ -109,6 +109,13 @@ class PlanConfig:
     gross_limit: float = 1.0  # long-short only: sum |w| <= gross_limit (>= 1)
     target_vol: float | None = None  # annualised volatility goal; None: no target-vol penalty
     target_vol_coeff: float = 1.0  # weight of (annualised predicted vol - target_vol)^2 per step
+    objective: str = "mean_variance"  # mean_variance: -w.mu + rho w'Sw | min_risk: rho w'Sw (mu unused) |
+    # target_vol: -w.mu + target_vol_coeff (vol - target_vol)^2; every objective adds kappa |dw| and the penalties
+    turnover_budget: float | None = None  # most sum |w_h - w_{h-1}| per step; excess costs budget_coeff per unit
+    budget_coeff: float = 1.0  # weight of the turnover over the budget (large against daily returns: nearly hard)
+    max_weight: float | None = None  # long-only: cap of every weight (>= 1 / assets); None: the plain simplex
+    warm_start: bool = True  # start each plan from the previous plan shifted one step (same asset set)
+    shrink_mu: bool = True  # mu -> max(IC, 0) * dispersion * z-score, IC measured on the training period
     seed: int = 0  # seed of the sampling noise (each plan restarts from it: same inputs, same plan)
 
 

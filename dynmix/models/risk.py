@@ -13,7 +13,7 @@ import torch
 
 @dataclass
 class Forecast:
-    mu: torch.Tensor  # (H, A) expected returns per step
+    mu: torch.Tensor  # (H, A) expected simple returns per step (one step = one day)
     loadings: torch.Tensor  # (H, A, k) factor loadings B̂
     sigma_idio: torch.Tensor  # (H, A) idiosyncratic volatility
 
@@ -31,6 +31,23 @@ class Forecast:
         fac = torch.bmm(w, self.loadings)  # (H, S, k)
         scaled = w * self.sigma_idio.unsqueeze(1)  # (H, S, A)
         return torch.linalg.vecdot(fac, fac) + torch.linalg.vecdot(scaled, scaled)
+
+
+    def simple_from_log(self) -> Forecast:
+        """The same forecast in simple returns, from one in daily log returns (lognormal moments per step).
+
+        With x ~ N(μ, s²) a log return, E[eˣ − 1] = exp(μ + s²/2) − 1; the covariance of simple returns is
+        taken to first order, d(eˣ) = e^{E x} dx, so loadings and idiosyncratic volatility scale by 1 + E[r].
+        """
+        total = self.loadings.pow(2).sum(-1) + self.sigma_idio.pow(2)  # (H, A) diag Σ̂
+        mu = torch.expm1(self.mu + 0.5 * total)
+        scale = 1.0 + mu
+        return Forecast(mu=mu, loadings=self.loadings * scale.unsqueeze(-1), sigma_idio=self.sigma_idio * scale)
+
+    def with_mu(self, mu: torch.Tensor) -> Forecast:
+        """The same risk with another (H, A) expected return."""
+        assert mu.shape == self.mu.shape, f"mu must be {tuple(self.mu.shape)}, got {tuple(mu.shape)}"
+        return Forecast(mu=mu, loadings=self.loadings, sigma_idio=self.sigma_idio)
 
 
 class RiskModel(Protocol):

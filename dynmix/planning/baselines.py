@@ -18,6 +18,7 @@ from dynmix.errors import DynMIXError
 from dynmix.models.risk import StaticRiskModel
 from dynmix.planning.backtest import WeightFn
 from dynmix.planning.portfolio import PortfolioMPC
+from dynmix.planning.skill import Skill, shrink
 
 
 def skfolio_strategy(make: Callable[[], Any]) -> WeightFn:
@@ -45,11 +46,12 @@ def skfolio_baselines() -> dict[str, WeightFn]:
     }
 
 
-def mpc_strategy(cfg: PlanConfig, factors: int = 5) -> WeightFn:
+def mpc_strategy(cfg: PlanConfig, factors: int = 5, skill: Skill | None = None) -> WeightFn:
     """Portfolio MPC on sample estimates (mean, PCA factor model) of the window; the planner without a world model.
 
     It trades from the drifted weights (w_prev), so costs shape its turnover; the plan is warm-started from
-    the previous rebalance while the asset set stays the same.
+    the previous rebalance while the asset set stays the same. With a `skill`, the window's mean is replaced by its
+    skill-scaled alpha (`skill.shrink`).
     """
     mpc = PortfolioMPC(cfg)
     state: dict[str, Any] = {"columns": None, "mean": None}
@@ -57,8 +59,10 @@ def mpc_strategy(cfg: PlanConfig, factors: int = 5) -> WeightFn:
     def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
         x = torch.tensor(window.to_numpy(), dtype=torch.float32)  # (L, A), a copy
         forecast = StaticRiskModel.from_returns(x, factors).forecast(cfg.horizon)
+        if skill is not None:
+            forecast = shrink(forecast, skill)
         columns = tuple(window.columns)
-        warm = state["mean"] if state["columns"] == columns else None
+        warm = state["mean"] if cfg.warm_start and state["columns"] == columns else None
         plan = mpc.plan(forecast, torch.tensor(w_prev, dtype=torch.float32), prev_mean=warm)
         state.update(columns=columns, mean=plan.mean)
         return plan.first.double().numpy()

@@ -8,7 +8,9 @@ step; the market does not react to our trades, so forecasts do not depend on the
     Σ_h [ −w_h·μ̂_h + ρ w_hᵀΣ̂_h w_h + κ ‖w_h − w_{h−1}‖₁ (+ c (sqrt(252 w_hᵀΣ̂_h w_h) − target)²) ],
     Σ̂_h = B̂_h B̂_hᵀ + diag(σ̂_idio,h²),  w_{−1} = current (drifted) weights,
 
-with the generic `Planner`. Long-only weights are a softmax of sampled logits (on the simplex); long-short
+with the generic `Planner` (`objective = mean_variance`; `min_risk` drops −w·μ̂, `target_vol` drops ρ wᵀΣ̂w and
+keeps the target term; a `turnover_budget` adds budget_coeff · max(0, ‖w_h − w_{h−1}‖₁ − budget)). Long-only
+weights are a softmax of sampled logits (on the simplex), capped at `max_weight` when set; long-short
 weights are `a·softmax(l⁺) − b·softmax(l⁻)` with a − b = 1 and a + b = gross ∈ [1, gross_limit], so every
 sample is feasible (net exposure 1, Σ|w| ≤ gross_limit). wᵀΣw is ‖B̂ᵀw‖² + Σ σ̂²w², never an (A, A) matrix.
 """
@@ -25,6 +27,26 @@ from dynmix.models.risk import Forecast
 from dynmix.planning.cem import Planner, PlanResult, shift
 
 TRADING_DAYS = 252
+OBJECTIVES = ("mean_variance", "min_risk", "target_vol")
+
+
+def cap_simplex(w: torch.Tensor, cap: float, iterations: int = 50) -> torch.Tensor:
+    """Weights (..., A) on the simplex -> the capped simplex {0 <= w <= cap, Σw = 1}: capped weights give their
+    excess to the uncapped ones in proportion to their weight, until none exceeds the cap (at most A rounds).
+    A cap below 1/A cannot hold: it is raised to 1/A (equal weights).
+    """
+    cap = max(float(cap), 1.0 / w.shape[-1])
+    for _ in range(min(iterations, w.shape[-1])):
+        over = w > cap + 1e-12
+        if not bool(over.any()):
+            break
+        excess = (w - cap).clamp_min(0.0).sum(-1, keepdim=True)
+        w = w.clamp_max(cap)
+        free = torch.where(w < cap - 1e-12, w, torch.zeros_like(w))
+        total = free.sum(-1, keepdim=True)
+        share = torch.where(total > 0, free / total.clamp_min(1e-30), torch.zeros_like(w))
+        w = w + excess * share
+    return w
 
 
 @dataclass
@@ -44,6 +66,14 @@ class PortfolioMPC:
     def __init__(self, cfg: PlanConfig) -> None:
         if not cfg.long_only and cfg.gross_limit < 1.0:
             raise DynMIXError(f"plan.gross_limit must be >= 1 for long-short (net exposure 1), got {cfg.gross_limit}")
+        if cfg.objective not in OBJECTIVES:
+            raise DynMIXError(f"plan.objective must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}")
+        if cfg.objective == "target_vol" and cfg.target_vol is None:
+            raise DynMIXError("plan.objective = 'target_vol' needs plan.target_vol (annualised, e.g. 0.12)")
+        if cfg.max_weight is not None and (not cfg.long_only or not 0.0 < cfg.max_weight <= 1.0):
+            raise DynMIXError(f"plan.max_weight needs long_only and a value in (0, 1], got {cfg.max_weight}")
+        if cfg.turnover_budget is not None and cfg.turnover_budget < 0:
+            raise DynMIXError(f"plan.turnover_budget must be >= 0, got {cfg.turnover_budget}")
         self.cfg = cfg
         self.planner = Planner(cfg)
 
@@ -53,7 +83,8 @@ class PortfolioMPC:
     def decode(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw samples (..., R) -> feasible weights (..., A)."""
         if self.cfg.long_only:
-            return torch.softmax(raw, dim=-1)
+            w = torch.softmax(raw, dim=-1)
+            return w if self.cfg.max_weight is None else cap_simplex(w, self.cfg.max_weight)
         A = (raw.shape[-1] - 1) // 2
         gross = 1.0 + (self.cfg.gross_limit - 1.0) * torch.sigmoid(raw[..., -1:])  # (..., 1)
         long, short = torch.softmax(raw[..., :A], dim=-1), torch.softmax(raw[..., A : 2 * A], dim=-1)
@@ -87,10 +118,16 @@ class PortfolioMPC:
         torch.sub(w[0], w_prev, out=trades[0])
         torch.sub(w[1:], w[:-1], out=trades[1:])
         turnover = trades.abs_().sum(-1)  # (H, S)
-        step = -ret + cfg.risk_aversion * var + cfg.cost * turnover
+        step = cfg.cost * turnover
+        if cfg.objective != "min_risk":
+            step = step - ret
+        if cfg.objective != "target_vol":
+            step = step + cfg.risk_aversion * var
         vol = var.sqrt()
         if cfg.target_vol is not None:
             step = step + cfg.target_vol_coeff * (vol * TRADING_DAYS**0.5 - cfg.target_vol) ** 2
+        if cfg.turnover_budget is not None:
+            step = step + cfg.budget_coeff * (turnover - cfg.turnover_budget).clamp_min(0.0)
         return step.sum(0), {"ret": ret, "vol": vol, "turnover": turnover}
 
     @torch.no_grad()

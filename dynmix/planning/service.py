@@ -29,8 +29,9 @@ from dynmix.errors import DynMIXError
 from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 from dynmix.planning.portfolio import PortfolioMPC
+from dynmix.planning.skill import Skill, shrink, trailing_mean_skill
 from dynmix.planning.stats import judge
-from dynmix.planning.world_risk import WorldRiskModel, world_strategy
+from dynmix.planning.world_risk import WorldRiskModel, world_skill, world_strategy
 from dynmix.runs.models import load_run, load_world, load_world_run, run_device
 from dynmix.runs.panel import build_panel
 from dynmix.runs.report_md import markdown_table, planning_rows
@@ -48,6 +49,7 @@ def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *,
 
     Returns (weights: ticker, step, weight) with step 1..H the day each weight is held, and the planner's elite
     imagined trajectories (sample, step, ret, vol): predicted daily portfolio return and volatility per step.
+    μ̂ is shrunk by the skill `dynmix plan` measured (report["planning"]["skill"]) when there is one.
     """
     rd = RunDir.of(run_dir)
     device = run_device(rd)
@@ -59,8 +61,12 @@ def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *,
     pc = replace(pc, risk_aversion=pc.risk_aversion if risk_aversion is None else float(risk_aversion),
                  cost=pc.cost if cost is None else float(cost), horizon=pc.horizon if horizon is None else int(horizon))
     risk = WorldRiskModel(world, panel, 0)
+    forecast = risk.forecast(pc.horizon)
+    measured = ((rd.read_report().get("planning") or {}).get("skill") or {}).get("world_mpc")
+    if pc.shrink_mu and isinstance(measured, dict):  # the skill `dynmix plan` measured on the training period
+        forecast = shrink(forecast, Skill(**{k: measured[k] for k in ("ic", "ic_se", "origins", "dispersion")}))
     with single_thread():
-        plan = PortfolioMPC(pc).plan(risk.forecast(pc.horizon), torch.zeros(len(risk.tickers)))
+        plan = PortfolioMPC(pc).plan(forecast, torch.zeros(len(risk.tickers)))
     H, A = plan.weights.shape
     weights = pl.DataFrame({
         "ticker": risk.tickers * H,
@@ -127,27 +133,34 @@ def judged_metrics(res: Any, reps: int, seed: int) -> tuple[dict[str, dict[str, 
 
 
 def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True,
-             costs_bps: tuple[float, ...] = COSTS_BPS, reps: int = 1000) -> dict[str, Any]:
+             costs_bps: tuple[float, ...] = COSTS_BPS, reps: int = 1000, plan: PlanConfig | None = None,
+             write: bool = True) -> dict[str, Any]:
     """Walk-forward backtests on the run's test period at each cost level of `costs_bps` and the config's
     `backtest.cost_bps` (the headline); writes RUN/planning/*.parquet (headline cost) and report["planning"].
 
     Needs the run's world model (`dynmix train --stage world`); trains nothing. Every level starts the strategies
-    afresh; the MPCs' κ follows the level (`planner_cost`).
+    afresh; the MPCs' κ follows the level (`planner_cost`). `plan` replaces the run's [plan] config and
+    `write=False` leaves the run folder alone (design comparisons: benchmarks/planning_designs.py).
     """
     rd = RunDir.of(run_dir)
     wr = load_world_run(ws, rd)
-    vt, cfg, bt = wr.vt, wr.cfg, wr.cfg.backtest
+    cfg = wr.cfg if plan is None else replace(wr.cfg, plan=plan)
+    vt, bt = wr.vt, cfg.backtest
     if wr.train_last + 1 >= len(vt.dates):
         raise DynMIXError(f"run {rd.name} has no test period after {wr.train_end}: nothing to backtest")
     simple = np.expm1(vt.raw_returns.double().cpu().numpy()).T  # (T, N) simple returns, NaN where missing
     frame = as_wide_returns(pd.DataFrame(simple, index=pd.DatetimeIndex(vt.dates), columns=vt.tickers))
     start = vt.dates[wr.train_last + 1]
     levels = cost_levels(bt.cost_bps, costs_bps)
+    H = cfg.plan.horizon
+    skills = {"world_mpc": world_skill(wr.world, wr.panel, wr.train_last, H),
+              "sample_mpc": trailing_mean_skill(frame.to_numpy(), bt.lookback, H, wr.train_last)}
+    use = skills if cfg.plan.shrink_mu else {}
 
     def strategies(level: float) -> dict[str, WeightFn]:
         pc = planner_cost(cfg.plan, bt.cost_bps, level)
-        return {"world_mpc": world_strategy(wr.world, wr.panel, pc), "sample_mpc": mpc_strategy(pc),
-                **skfolio_baselines()}
+        return {"world_mpc": world_strategy(wr.world, wr.panel, pc, use.get("world_mpc")),
+                "sample_mpc": mpc_strategy(pc, skill=use.get("sample_mpc")), **skfolio_baselines()}
 
     n_rebal = len(rebalance_positions(frame.index, int(frame.index.searchsorted(pd.Timestamp(start))), bt.rebalance))
     n_strat = len(strategies(bt.cost_bps))
@@ -164,15 +177,17 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
             table, versus = judged_metrics(res, reps, cfg.plan.seed)
             by_cost[f"{level:g}"] = {n: {**row, **({"p": versus[n]["p"]} if n in versus else {})}
                                      for n, row in table.items()}
-            if headline:
+            if headline and write:
                 equity, weights = _long_frames(res)
                 rd.write_table(rd.equity_path, equity)
                 rd.write_table(rd.weights_path, weights)
+            if headline:
                 planning = {**table, "vs_equal_weight": versus}
     planning["costs_bps"] = float(bt.cost_bps)
     planning["by_cost"] = by_cost
     planning["ms_per_plan"] = {k: 1e3 * float(np.median(v)) for k, v in times.items() if v}
-    report = rd.update_report({"planning": planning})
+    planning["skill"] = {k: {**v.to_dict(), "used": bool(cfg.plan.shrink_mu)} for k, v in skills.items()}
+    report = rd.update_report({"planning": planning}) if write else {"planning": planning}
     setup = {"test_start": str(res.equity["date"][0]), "test_end": str(res.equity["date"][-1]),
              "rebalance": bt.rebalance, "cost_bps": bt.cost_bps, "lookback": bt.lookback, "rebalances": n_rebal,
              "assets": len(vt.tickers), "costs_bps": levels, "bootstrap_reps": reps}

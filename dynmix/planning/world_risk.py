@@ -17,6 +17,7 @@ from dynmix.models.risk import Forecast
 from dynmix.models.world import WorldModel
 from dynmix.planning.backtest import WeightFn
 from dynmix.planning.portfolio import PortfolioMPC
+from dynmix.planning.skill import NO_SKILL, Skill, measure_skill, shrink
 from dynmix.runs.panel import WorldPanel
 
 
@@ -24,7 +25,8 @@ class WorldRiskModel:
     """Forecasts of the assets `assets` (company indices, valid at row `t` of `panel`) from the world model at t.
 
     Step h of the forecast is heads(next^{h−1}(encode(t))), i.e. the return distribution of day t+h, converted
-    from the model's scaled units back to daily log returns (used as simple returns: close at daily scale).
+    from the model's scaled daily log returns to daily simple returns (`Forecast.simple_from_log`), the units the
+    portfolio's value moves in.
     """
 
     def __init__(self, world: WorldModel, panel: WorldPanel, t: int, assets: torch.Tensor | None = None) -> None:
@@ -52,13 +54,46 @@ class WorldRiskModel:
             mu=torch.stack([h.mu[0, a] for h in steps]).cpu() / s,  # (H, A)
             loadings=torch.stack([h.loadings[0, a] for h in steps]).cpu() / s,  # (H, A, k)
             sigma_idio=torch.stack([h.sigma_idio[0, a] for h in steps]).cpu() / s,  # (H, A)
-        )
+        ).simple_from_log()
 
 
-def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig) -> WeightFn:
+@torch.no_grad()
+def world_skill(world: WorldModel, panel: WorldPanel, last: int, horizon: int, stride: int | None = None,
+                chunk: int = 256) -> Skill:
+    """IC of the world model's H-day expected simple return (the sum of its daily μ̂ over the rollout) against the
+    realised H-day simple return, at origins every `stride` (default H) dates whose realised days all lie at or
+    before row `last` (the training period's last date).
+
+    The world model was fitted on these same dates, so this IC is in-sample for it: an upper bound of its skill,
+    and the shrinkage it gives a lower bound.
+    """
+    s = world.cfg.return_scale
+    T = panel.valid.shape[0]
+    last = min(last, T - 1)
+    origins = torch.arange(0, last - horizon + 1, stride or horizon, device=panel.valid.device)
+    origins = origins[panel.valid[origins].sum(1) >= 3]
+    if origins.numel() == 0:
+        return NO_SKILL
+    logret = panel.returns.double().cpu().numpy() / s  # (T, N)
+    preds, realised = [], []
+    for part in origins.split(chunk):
+        steps = world.rollout(world.encode(*panel.inputs(part)), horizon)
+        mu = torch.stack([h.mu for h in steps]) / s  # (H, B, N) log
+        var = torch.stack([h.variance() for h in steps]) / s**2
+        pred = torch.expm1(mu + 0.5 * var).sum(0)  # (B, N)
+        pred = torch.where(panel.valid[part], pred, torch.nan)
+        preds.append(pred.double().cpu().numpy())
+        t = part.cpu().numpy()
+        ahead = np.stack([logret[t + h] for h in range(1, horizon + 1)])  # (H, B, N), NaN where missing
+        realised.append(np.expm1(ahead.sum(0)))
+    return measure_skill(np.concatenate(preds), np.concatenate(realised), np.expm1(logret[: last + 1]))
+
+
+def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig, skill: Skill | None = None) -> WeightFn:
     """A backtest WeightFn: at each rebalance, PortfolioMPC on WorldRiskModel at the window's last date (the day
     before the rebalance), from the drifted weights, warm-started from the shifted previous plan while the set of
-    companies is unchanged. Companies without a valid sample that day get weight 0.
+    companies is unchanged. Companies without a valid sample that day get weight 0. With a `skill`, μ̂ is replaced
+    by its skill-scaled alpha (`skill.shrink`).
     """
     mpc = PortfolioMPC(cfg)
     row = {d: k for k, d in enumerate(panel.dates)}
@@ -77,8 +112,10 @@ def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig) -> Wei
             return np.full(len(idx), 1.0 / len(idx))
         assets = torch.as_tensor(idx[alive], device=panel.valid.device)
         forecast = WorldRiskModel(world, panel, t, assets).forecast(cfg.horizon)
+        if skill is not None:
+            forecast = shrink(forecast, skill)
         key = tuple(idx[alive])
-        warm = state["mean"] if state["assets"] == key else None
+        warm = state["mean"] if cfg.warm_start and state["assets"] == key else None
         plan = mpc.plan(forecast, torch.tensor(w_prev[alive], dtype=torch.float32), prev_mean=warm)
         state.update(assets=key, mean=plan.mean)
         w[alive] = plan.first.double().numpy()

@@ -86,7 +86,8 @@ def _is_table(value: Any) -> bool:
         not isinstance(x, dict | list) for v in value.values() for x in v.values())
 
 
-PLANNING_META = ("vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan")  # report["planning"]'s non-strategy keys
+# report["planning"]'s keys that are not strategies
+PLANNING_META = ("vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill")
 
 
 def planning_rows(section: Any) -> dict[str, dict[str, Any]]:
@@ -112,6 +113,9 @@ def planning_markdown(section: Any) -> list[str]:
     for level, table in (section.get("by_cost") or {}).items():
         if _is_table(table):
             out += [f"### Planning at {level} bps", "", markdown_table(table, "strategy"), ""]
+    if _is_table(skill := section.get("skill")):
+        out += ["### Skill of μ̂ on the training period (IC: Spearman, H-day returns)", "",
+                markdown_table(skill, "forecast"), ""]
     if ms := section.get("ms_per_plan"):
         out += ["ms per plan: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items() if isinstance(v, int | float)), ""]
     return out

@@ -138,3 +138,58 @@ def test_shapes_and_horizon_are_checked():
         Forecast(torch.zeros(5, 3), torch.zeros(5, 3, 1), torch.zeros(5, 2))
     with pytest.raises(DynMIXError, match="gross_limit"):
         PortfolioMPC(PlanConfig(long_only=False, gross_limit=0.5))
+
+
+def test_min_risk_ignores_mu_and_finds_the_minimum_variance_portfolio():
+    sigma = torch.tensor([0.01, 0.02, 0.03])
+    exact = sigma**-2 / (sigma**-2).sum()
+    cfg = PlanConfig(objective="min_risk", risk_aversion=100.0, cost=0.0, iterations=10)
+    tilted = diagonal([0.01, 0.0, 0.02], sigma.tolist())  # large μ̂ that mean-variance would chase
+    plan = PortfolioMPC(cfg).plan(tilted.forecast(5), torch.ones(3) / 3)
+    assert torch.allclose(plan.weights, exact.expand(5, -1), atol=0.04)
+    chased = PortfolioMPC(replace(cfg, objective="mean_variance", risk_aversion=1.0)).plan(
+        tilted.forecast(5), torch.ones(3) / 3)
+    assert chased.first[2] > 0.5
+
+
+def test_target_vol_objective_holds_the_target_without_risk_aversion():
+    model = diagonal([1e-3, 1e-5], [0.02, 0.001])
+    cfg = PlanConfig(objective="target_vol", target_vol=0.12, target_vol_coeff=10.0, risk_aversion=1e6, cost=0.0)
+    plan = PortfolioMPC(cfg).plan(model.forecast(5), torch.tensor([0.5, 0.5]))
+    assert abs(plan.pred_vol.mean() * 252**0.5 - 0.12) < 0.02  # ρ = 1e6 would force cash-like vol if it counted
+    with pytest.raises(DynMIXError, match="needs plan.target_vol"):
+        PortfolioMPC(PlanConfig(objective="target_vol"))
+    with pytest.raises(DynMIXError, match="objective must be one of"):
+        PortfolioMPC(PlanConfig(objective="max_fun"))
+
+
+def test_turnover_budget_limits_each_step_trade():
+    sigma = torch.tensor([0.01, 0.02, 0.03, 0.04])
+    model = diagonal([0.0] * 4, sigma.tolist())
+    w_prev = torch.tensor([0.0, 0.0, 0.1, 0.9])  # far from the minimum-variance weights
+    cfg = PlanConfig(objective="min_risk", risk_aversion=100.0, cost=0.0, iterations=8)
+    free = PortfolioMPC(cfg).plan(model.forecast(5), w_prev)
+    budget = PortfolioMPC(replace(cfg, turnover_budget=0.2, budget_coeff=10.0)).plan(model.forecast(5), w_prev)
+    free_first = (free.first - w_prev).abs().sum()
+    capped_first = (budget.first - w_prev).abs().sum()
+    assert free_first > 0.8 and capped_first < 0.3
+    assert budget.trajectories["turnover"][:, 0].max() < 0.3
+    later = (budget.weights[-1] - w_prev).abs().sum()
+    assert later > capped_first  # it gets there over the horizon, a budget at a time
+
+
+def test_max_weight_caps_every_weight_and_cap_simplex_is_a_projection():
+    from dynmix.planning.portfolio import cap_simplex
+
+    model = diagonal([0.003, 0.0, 0.0, 0.0, 0.0, 0.0], [0.01] * 6)  # one asset it would concentrate on
+    plan = PortfolioMPC(replace(FREE, max_weight=0.3)).plan(model.forecast(5), torch.ones(6) / 6)
+    for w in (plan.weights, plan.trajectories["weights"]):
+        assert torch.all(w <= 0.3 + 1e-5) and torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-5)
+    assert plan.first[0] > 0.29
+    w = torch.softmax(3 * torch.randn(50, 10, generator=torch.Generator().manual_seed(0)), dim=-1)
+    c = cap_simplex(w, 0.15)
+    assert torch.all(c <= 0.15 + 1e-6) and torch.allclose(c.sum(-1), torch.ones(50), atol=1e-6)
+    assert torch.allclose(cap_simplex(c, 0.15), c, atol=1e-6)  # feasible weights stay as they are
+    assert torch.allclose(cap_simplex(w, 0.01), torch.full_like(w, 0.1))  # below 1/A: equal weights
+    with pytest.raises(DynMIXError, match="max_weight"):
+        PortfolioMPC(PlanConfig(long_only=False, gross_limit=1.5, max_weight=0.2))

@@ -73,7 +73,10 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     assert all(v["qlike"] > 0 and v["mse"] > 0 for v in vol.values())
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
-    assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan"}
+    assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
+    for forecast in ("world_mpc", "sample_mpc"):  # measured on training dates only
+        assert planning["skill"][forecast]["origins"] > 0 and -1 <= planning["skill"][forecast]["ic"] <= 1
+        assert planning["skill"][forecast]["dispersion"] > 0 and planning["skill"][forecast]["used"] is True
     assert all(set(planning[s]) == set(METRICS) for s in STRATEGIES)
     assert all(planning[s]["sharpe_lo"] < planning[s]["sharpe"] < planning[s]["sharpe_hi"] for s in STRATEGIES)
     assert all(planning[s]["cvar95"] > 0 for s in STRATEGIES)
@@ -132,7 +135,9 @@ def test_world_risk_model_speaks_the_planning_protocol(tiny: TinyRun) -> None:
     assert fc.mu.shape == (4, a) and fc.loadings.shape == (4, a, wr.cfg.world.loadings)
     assert bool((fc.sigma_idio > 0).all())
     steps = wr.world.rollout(wr.world.encode(*wr.panel.inputs(torch.tensor([t]))), 4)
-    assert torch.allclose(fc.mu[1], steps[1].mu[0] / wr.cfg.world.return_scale)
+    s = wr.cfg.world.return_scale  # the model's scaled daily log returns -> daily simple returns
+    assert torch.allclose(fc.mu[1], torch.expm1(steps[1].mu[0] / s + 0.5 * steps[1].variance()[0] / s**2), atol=1e-7)
+    assert torch.allclose(fc.sigma_idio[1], steps[1].sigma_idio[0] / s * (1 + fc.mu[1]), atol=1e-7)
     daily_vol = fc.variance(torch.full((4, 1, a), 1.0 / a)).sqrt()  # equal weights, (H, 1)
     assert bool(((daily_vol > 1e-4) & (daily_vol < 0.2)).all())  # a daily volatility, not percent
     sub = WorldRiskModel(wr.world, wr.panel, t, torch.tensor([0, 2])).forecast(2)
