@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         section = res["planning"]
         print(f"== {name} {DESIGNS[name]} ({out['designs'][name]['seconds']:.0f} s)", flush=True)
         for level, table in section["by_cost"].items():
-            for strategy in ("world_mpc", "sample_mpc", "equal_weight"):
+            for strategy in ("world_mpc", "world_hierarchical", "sample_mpc", "equal_weight"):
                 r = table[strategy]
-                print(f"  {level:>3} bps {strategy:12s} sharpe {r['sharpe']:.3f} [{r['sharpe_lo']:.2f}, "
+                print(f"  {level:>3} bps {strategy:18s} sharpe {r['sharpe']:.3f} [{r['sharpe_lo']:.2f}, "
                       f"{r['sharpe_hi']:.2f}] vol {r['ann_vol']:.3f} turnover {r['turnover']:.2f} "
                       f"p {r.get('p', float('nan')):.2f}", flush=True)
         print(f"  skill {section['skill']}  ms/plan {section['ms_per_plan']}", flush=True)

@@ -115,7 +115,11 @@ class PlanConfig:
     budget_coeff: float = 1.0  # weight of the turnover over the budget (large against daily returns: nearly hard)
     max_weight: float | None = None  # long-only: cap of every weight (>= 1 / assets); None: the plain simplex
     warm_start: bool = True  # start each plan from the previous plan shifted one step (same asset set)
-    shrink_mu: bool = True  # mu -> max(IC, 0) * dispersion * z-score, IC measured on the training period
+    shrink_mu: bool = True  # mu -> max(IC, 0) * dispersion / sqrt(H) * z-score, IC measured on the training period
+    groups: int = 5  # hierarchical planner: groups of companies (k-means clusters of their embeddings)
+    strategic_days: int = 21  # hierarchical planner: days per strategic step (a month); it re-plans monthly
+    strategic_horizon: int = 3  # hierarchical planner: strategic steps planned ahead
+    track_coeff: float = 20.0  # hierarchical planner: weight of the tactical plan's tracking variance to the target
     seed: int = 0  # seed of the sampling noise (each plan restarts from it: same inputs, same plan)
 
 

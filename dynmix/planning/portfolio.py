@@ -109,8 +109,11 @@ class PortfolioMPC:
         frac = ((w.abs().sum() - 1.0) / max(g - 1.0, 1e-12)).clamp(0.05, 0.95)  # away from the flat ends
         return torch.cat([logits(pos), logits(neg), torch.logit(frac).reshape(1)])
 
-    def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences."""
+    def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor,
+              target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+        """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences; with a `target`
+        (A,) (a higher level's plan), + track_coeff · (w − target)ᵀΣ̂(w − target), the predicted tracking variance.
+        """
         cfg = self.cfg
         ret = torch.bmm(w, forecast.mu.unsqueeze(-1)).squeeze(-1)  # (H, S)
         var = forecast.variance(w).clamp_min(0.0)  # (H, S)
@@ -118,20 +121,21 @@ class PortfolioMPC:
         torch.sub(w[0], w_prev, out=trades[0])
         torch.sub(w[1:], w[:-1], out=trades[1:])
         turnover = trades.abs_().sum(-1)  # (H, S)
-        step = cfg.cost * turnover
-        if cfg.objective != "min_risk":
-            step = step - ret
-        if cfg.objective != "target_vol":
-            step = step + cfg.risk_aversion * var
+        gain = ret if cfg.objective != "min_risk" else torch.zeros_like(ret)
+        risk = cfg.risk_aversion * var if cfg.objective != "target_vol" else torch.zeros_like(var)
+        step = -gain + risk + cfg.cost * turnover  # this order: MPPI amplifies float rounding (see README)
         vol = var.sqrt()
         if cfg.target_vol is not None:
             step = step + cfg.target_vol_coeff * (vol * TRADING_DAYS**0.5 - cfg.target_vol) ** 2
         if cfg.turnover_budget is not None:
             step = step + cfg.budget_coeff * (turnover - cfg.turnover_budget).clamp_min(0.0)
+        if target is not None:
+            step = step + cfg.track_coeff * forecast.variance(w - target.to(w)).clamp_min(0.0)
         return step.sum(0), {"ret": ret, "vol": vol, "turnover": turnover}
 
     @torch.no_grad()
-    def plan(self, forecast: Forecast, w_prev: torch.Tensor, prev_mean: torch.Tensor | None = None) -> PortfolioPlan:
+    def plan(self, forecast: Forecast, w_prev: torch.Tensor, prev_mean: torch.Tensor | None = None,
+             target: torch.Tensor | None = None) -> PortfolioPlan:
         """Plan H steps of weights from the current weights w_prev (A,); `prev_mean` is the last plan's `mean`."""
         H, A = forecast.mu.shape
         if H != self.cfg.horizon:
@@ -143,10 +147,10 @@ class PortfolioMPC:
         else:
             mean = self.encode(w_prev).expand(H, -1).clone()
         res = self.planner.plan(
-            lambda w: self.costs(forecast, w_prev, w), self.raw_dim(A), mean=mean, project=self.decode
+            lambda w: self.costs(forecast, w_prev, w, target), self.raw_dim(A), mean=mean, project=self.decode
         )
         weights = res.actions  # (H, A)
-        _, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1))
+        _, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target)
         traj = dict(res.trajectories or {})
         traj["weights"] = res.elite_actions
         return PortfolioPlan(

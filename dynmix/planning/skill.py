@@ -28,11 +28,12 @@ class Skill:
     ic_se: float  # its standard error (std over origins / sqrt(origins))
     origins: int  # dates the IC averages over
     dispersion: float  # mean cross-sectional std of daily simple returns on the origins' dates
+    horizon: int = 1  # H: days of the realised returns the IC is measured on
 
     @property
     def factor(self) -> float:
-        """The weight of the z-scored forecast: max(IC, 0) · dispersion (0 without measured skill)."""
-        return max(self.ic, 0.0) * self.dispersion if math.isfinite(self.ic) else 0.0
+        """The daily weight of the z-scored forecast: max(IC, 0) · dispersion / √H (0 without measured skill)."""
+        return max(self.ic, 0.0) * self.dispersion / math.sqrt(self.horizon) if math.isfinite(self.ic) else 0.0
 
     def to_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -41,9 +42,9 @@ class Skill:
 NO_SKILL = Skill(ic=float("nan"), ic_se=float("nan"), origins=0, dispersion=0.0)
 
 
-def measure_skill(pred: np.ndarray, realised: np.ndarray, daily: np.ndarray) -> Skill:
-    """IC of forecasts `pred` (D, A) against `realised` (D, A) H-day simple returns (NaN: not scored), and the
-    dispersion of `daily` (T, A) simple returns. Origins with fewer than 3 scored assets are skipped.
+def measure_skill(pred: np.ndarray, realised: np.ndarray, daily: np.ndarray, horizon: int = 1) -> Skill:
+    """IC of forecasts `pred` (D, A) against `realised` (D, A) `horizon`-day simple returns (NaN: not scored), and
+    the dispersion of `daily` (T, A) simple returns. Origins with fewer than 3 scored assets are skipped.
     """
     ics = []
     for p, r in zip(pred, realised, strict=True):
@@ -54,14 +55,14 @@ def measure_skill(pred: np.ndarray, realised: np.ndarray, daily: np.ndarray) -> 
     disp = np.nanstd(rows, axis=1) if len(rows) else np.zeros(0)
     dispersion = float(disp.mean()) if len(disp) else 0.0
     if not ics:
-        return Skill(ic=float("nan"), ic_se=float("nan"), origins=0, dispersion=dispersion)
+        return Skill(ic=float("nan"), ic_se=float("nan"), origins=0, dispersion=dispersion, horizon=horizon)
     x = np.asarray(ics)
     se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-    return Skill(ic=float(x.mean()), ic_se=se, origins=len(x), dispersion=dispersion)
+    return Skill(ic=float(x.mean()), ic_se=se, origins=len(x), dispersion=dispersion, horizon=horizon)
 
 
 def shrink(forecast: Forecast, skill: Skill) -> Forecast:
-    """The forecast with μ̂ replaced by Grinold's alpha max(IC, 0) · dispersion · z, z the per-step z-score."""
+    """The forecast with μ̂ replaced by Grinold's daily alpha `skill.factor` · z, z the per-step z-score."""
     mu = forecast.mu
     if mu.shape[-1] < 2 or skill.factor == 0.0:
         return forecast.with_mu(torch.zeros_like(mu))
@@ -81,7 +82,7 @@ def trailing_mean_skill(returns: np.ndarray, lookback: int, horizon: int, last: 
         return NO_SKILL
     pred = np.stack([_full_mean(returns[p - lookback : p]) for p in origins])
     realised = np.stack([np.prod(1.0 + returns[p : p + horizon], axis=0) - 1.0 for p in origins])
-    return measure_skill(pred, realised, returns[lookback : last + 1])
+    return measure_skill(pred, realised, returns[lookback : last + 1], horizon)
 
 
 def _full_mean(window: np.ndarray) -> np.ndarray:

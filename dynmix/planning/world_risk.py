@@ -86,7 +86,7 @@ def world_skill(world: WorldModel, panel: WorldPanel, last: int, horizon: int, s
         t = part.cpu().numpy()
         ahead = np.stack([logret[t + h] for h in range(1, horizon + 1)])  # (H, B, N), NaN where missing
         realised.append(np.expm1(ahead.sum(0)))
-    return measure_skill(np.concatenate(preds), np.concatenate(realised), np.expm1(logret[: last + 1]))
+    return measure_skill(np.concatenate(preds), np.concatenate(realised), np.expm1(logret[: last + 1]), horizon)
 
 
 def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig, skill: Skill | None = None) -> WeightFn:

@@ -26,7 +26,7 @@ from dynmix.train.world import fit_world
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 
-STRATEGIES = {"world_mpc", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp"}
+STRATEGIES = {"world_mpc", "world_hierarchical", "sample_mpc", "equal_weight", "inverse_vol", "min_variance", "hrp"}
 
 
 def tiny_market(n: int = 6, days: int = 420, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +88,7 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     for s in ("equal_weight", "inverse_vol"):  # the same weights at every level: costs only lower the return
         r = [planning["by_cost"][c][s]["ann_return"] for c in ("0", "10", "25")]
         assert r[0] > r[1] > r[2]
-    assert planning["ms_per_plan"]["world_mpc"] > 0
+    assert planning["ms_per_plan"]["world_mpc"] > 0 and planning["ms_per_plan"]["world_hierarchical"] > 0
     md = (tiny.run_dir / "report.md").read_text()
     assert "Forecast: volatility" in md and "## Planning" in md and "### Planning at 25 bps" in md
     assert "| world_mpc |" in md and "p_vs_1N" in md

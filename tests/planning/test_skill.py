@@ -55,6 +55,8 @@ def test_shrink_gives_grinold_alpha_and_zero_without_skill() -> None:
     assert torch.all(out[1] == 0)  # a flat forecast says nothing
     assert torch.all(shrink(fc, Skill(-0.02, 0.01, 100, 0.02)).mu == 0)  # negative skill: no view
     assert torch.all(shrink(fc, NO_SKILL).mu == 0)
+    weekly = shrink(fc, Skill(ic=0.05, ic_se=0.01, origins=100, dispersion=0.02, horizon=4)).mu
+    assert torch.allclose(weekly, out / 2)  # an IC of 4-day returns is worth half as much a day
     assert torch.equal(shrink(fc, skill).loadings, fc.loadings)
 
 
@@ -66,7 +68,7 @@ def test_trailing_mean_skill_finds_persistent_drifts_and_not_noise() -> None:
     noise = rng.normal(0.0005, 0.01, (T, A))
     s1 = trailing_mean_skill(persistent, lookback=250, horizon=5, last=1000)
     s0 = trailing_mean_skill(noise, lookback=250, horizon=5, last=1000)
-    assert s1.origins == s0.origins == len(range(250, 1000 - 5 + 2, 5))
+    assert s1.origins == s0.origins == len(range(250, 1000 - 5 + 2, 5)) and s1.horizon == 5
     assert s1.ic > 0.2 and s1.ic > s1.ic_se * 5
     assert abs(s0.ic) < 4 * s0.ic_se
     late = persistent.copy()
