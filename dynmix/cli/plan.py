@@ -13,10 +13,10 @@ from dynmix.cli.report_tables import section_table
 
 
 def _compact(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Rows for an 80-column terminal: the Sharpe interval as one text column, short names, no CVaR (report.md
-    has every column).
+    """Rows for an 80-column terminal: the Sharpe interval as one text column, short names, no return
+    (= Sharpe x vol) and no CVaR (report.md has every column).
     """
-    names = {"ann_return": "return", "ann_vol": "vol", "max_drawdown": "maxDD", "turnover": "turn", "p_vs_1N": "p",
+    names = {"ann_return": None, "ann_vol": "vol", "max_drawdown": "maxDD", "turnover": "turn", "p_vs_1N": "p",
              "cvar95": None}
     out = {}
     for name, r in rows.items():
