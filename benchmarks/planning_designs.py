@@ -28,6 +28,9 @@ DESIGNS: dict[str, dict[str, Any]] = {
     "target_vol": {"objective": "target_vol", "target_vol": 0.12},  # hold 12 % a year
     "capped": {"max_weight": 0.10},  # shrunk mean-variance, no weight above 10 %
     "cold": {"warm_start": False},  # shrunk mean-variance without the warm start
+    "no_hold_check": {"hold_check": False},  # the sampled plan even when holding costs less by its own measure
+    "seed1": {"seed": 1},  # the default with another sampling seed: how much of a figure is the planner's noise
+    "seed2": {"seed": 2},
 }
 
 

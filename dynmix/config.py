@@ -115,6 +115,7 @@ class PlanConfig:
     budget_coeff: float = 1.0  # weight of the turnover over the budget (large against daily returns: nearly hard)
     max_weight: float | None = None  # long-only: cap of every weight (>= 1 / assets); None: the plain simplex
     warm_start: bool = True  # start each plan from the previous plan shifted one step (same asset set)
+    hold_check: bool = True  # keep the current weights when the sampled plan does not beat holding by its own cost
     shrink_mu: bool = True  # mu -> max(IC, 0) * dispersion / sqrt(H) * z-score, IC measured on the training period
     groups: int = 5  # hierarchical planner: groups of companies (k-means clusters of their embeddings)
     strategic_days: int = 21  # hierarchical planner: days per strategic step (a month); it re-plans monthly

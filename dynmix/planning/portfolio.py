@@ -9,7 +9,8 @@ step; the market does not react to our trades, so forecasts do not depend on the
     Σ̂_h = B̂_h B̂_hᵀ + diag(σ̂_idio,h²),  w_{−1} = current (drifted) weights,
 
 with the generic `Planner` (`objective = mean_variance`; `min_risk` drops −w·μ̂, `target_vol` drops ρ wᵀΣ̂w and
-keeps the target term; a `turnover_budget` adds budget_coeff · max(0, ‖w_h − w_{h−1}‖₁ − budget)). Long-only
+keeps the target term; a `turnover_budget` adds budget_coeff · max(0, ‖w_h − w_{h−1}‖₁ − budget)). With
+`hold_check`, holding the current weights is the plan whenever it costs no more than the sampled plan. Long-only
 weights are a softmax of sampled logits (on the simplex), capped at `max_weight` when set; long-short
 weights are `a·softmax(l⁺) − b·softmax(l⁻)` with a − b = 1 and a + b = gross ∈ [1, gross_limit], so every
 sample is feasible (net exposure 1, Σ|w| ≤ gross_limit). wᵀΣw is ‖B̂ᵀw‖² + Σ σ̂²w², never an (A, A) matrix.
@@ -109,6 +110,15 @@ class PortfolioMPC:
         frac = ((w.abs().sum() - 1.0) / max(g - 1.0, 1e-12)).clamp(0.05, 0.95)  # away from the flat ends
         return torch.cat([logits(pos), logits(neg), torch.logit(frac).reshape(1)])
 
+    def feasible(self, w: torch.Tensor) -> bool:
+        """Whether weights (A,) satisfy the constraints (fully invested; long-only and capped when so configured)."""
+        if abs(float(w.sum()) - 1.0) > 1e-5:
+            return False
+        if self.cfg.long_only:
+            cap = self.cfg.max_weight if self.cfg.max_weight is not None else 1.0
+            return bool((w >= -1e-9).all()) and float(w.max()) <= max(cap, 1.0 / w.shape[0]) + 1e-6
+        return float(w.abs().sum()) <= self.cfg.gross_limit + 1e-6
+
     def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor,
               target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences; with a `target`
@@ -150,7 +160,12 @@ class PortfolioMPC:
             lambda w: self.costs(forecast, w_prev, w, target), self.raw_dim(A), mean=mean, project=self.decode
         )
         weights = res.actions  # (H, A)
-        _, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target)
+        plan_cost, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target)
+        if self.cfg.hold_check and self.feasible(w_prev):
+            hold = w_prev.expand(H, -1)
+            hold_cost, hold_traj = self.costs(forecast, w_prev, hold.unsqueeze(1), target)
+            if bool(hold_cost[0] <= plan_cost[0]):  # trading does not pay by the plan's own costs: hold
+                weights, plan_traj = hold.clone(), hold_traj
         traj = dict(res.trajectories or {})
         traj["weights"] = res.elite_actions
         return PortfolioPlan(

@@ -193,3 +193,19 @@ def test_max_weight_caps_every_weight_and_cap_simplex_is_a_projection():
     assert torch.allclose(cap_simplex(w, 0.01), torch.full_like(w, 0.1))  # below 1/A: equal weights
     with pytest.raises(DynMIXError, match="max_weight"):
         PortfolioMPC(PlanConfig(long_only=False, gross_limit=1.5, max_weight=0.2))
+
+
+def test_hold_check_keeps_the_current_weights_when_trading_does_not_pay():
+    model = diagonal([1e-4, 1.2e-4, 0.9e-4, 1.1e-4], [0.01] * 4)  # nearly equal assets: a move gains ~nothing
+    w_prev = torch.tensor([0.3, 0.2, 0.25, 0.25])
+    cfg = PlanConfig(risk_aversion=1.0, cost=1e-2)
+    held = PortfolioMPC(cfg).plan(model.forecast(5), w_prev)
+    assert torch.equal(held.first, w_prev) and torch.equal(held.weights, w_prev.expand(5, -1))
+    sampled = PortfolioMPC(replace(cfg, hold_check=False)).plan(model.forecast(5), w_prev)
+    assert not torch.equal(sampled.first, w_prev)  # the sampled plan always moves a little
+    mpc = PortfolioMPC(cfg)
+    assert mpc.costs(model.forecast(5), w_prev, held.weights.unsqueeze(1))[0] <= mpc.costs(
+        model.forecast(5), w_prev, sampled.weights.unsqueeze(1))[0]
+    big = diagonal([0.01, 0.0, 0.0, 0.0], [0.01] * 4)  # a large edge: trading pays, the plan moves
+    assert PortfolioMPC(cfg).plan(big.forecast(5), w_prev).first[0] > 0.5
+    assert not mpc.feasible(torch.zeros(4)) and mpc.feasible(w_prev)  # from cash there is nothing to hold

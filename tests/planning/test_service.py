@@ -177,3 +177,22 @@ def test_a_failing_surprise_step_keeps_the_volatility_results(tiny: TinyRun) -> 
     finally:
         rd.jepa_path.unlink()
     assert set(rd.read_report()["forecast"]["volatility"]) == {"dynmix", "har", "garch"}
+
+
+def test_skill_is_measured_on_the_training_period_only(tiny: TinyRun) -> None:
+    from dataclasses import replace
+
+    from dynmix.planning.skill import trailing_mean_skill
+    from dynmix.planning.world_risk import world_skill
+
+    wr = load_world_run(tiny.ws, RunDir(tiny.run_dir))
+    last = wr.train_last
+    before = world_skill(wr.world, wr.panel, last, 5)
+    scrambled = wr.panel.returns.clone()
+    scrambled[last + 1 :] = torch.randn_like(scrambled[last + 1 :]) * 5  # another test period
+    assert world_skill(wr.world, replace(wr.panel, returns=scrambled), last, 5) == before
+    assert before.origins > 0 and before.horizon == 5
+    simple = np.expm1(wr.panel.returns.double().cpu().numpy() / wr.cfg.world.return_scale)
+    other = simple.copy()
+    other[last + 1 :] = 0.01
+    assert trailing_mean_skill(simple, 60, 5, last) == trailing_mean_skill(other, 60, 5, last)
