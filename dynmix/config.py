@@ -211,7 +211,98 @@ def _renamed(data: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+# Allowed values beyond the type, checked on load: (section, key) -> (low, high, low inclusive, high inclusive) or
+# the choices of a string. Integers not listed must be >= 1 (sizes, counts, windows), seeds >= 0.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("loss", "objective"): OBJECTIVES, ("loss", "variance_target"): VARIANCE_TARGETS, ("train", "device"): DEVICES,
+    ("plan", "method"): ("mppi", "cem"), ("backtest", "rebalance"): ("D", "W", "M", "Q", "Y"),
+    ("jepa", "loss"): ("smooth_l1", "mse"), ("jepa", "reg"): ("sigreg", "vicreg"),
+}
+INF = float("inf")
+RANGES: dict[tuple[str, str], tuple[float, float, bool, bool]] = {
+    ("views", "factors"): (0, INF, True, True), ("world", "loadings"): (0, INF, True, True),
+    ("model", "dropout"): (0, 1, True, False), ("loss", "gamma0"): (0, INF, False, True),
+    ("loss", "gamma_lo"): (0, INF, False, True), ("loss", "gamma_hi"): (0, INF, False, True),
+    ("loss", "temperature"): (0, INF, False, True), ("train", "train_frac"): (0, 1, False, False),
+    ("plan", "temperature"): (0, INF, False, True), ("plan", "momentum"): (0, 1, True, False),
+    ("plan", "noise_corr"): (0, 1, True, False), ("plan", "gross_limit"): (1, INF, True, True),
+    ("plan", "target_vol"): (0, INF, False, True), ("world", "rho"): (0, 1, False, True),
+    ("world", "return_scale"): (0, INF, False, True), ("jepa", "reg_coeff"): (0, 1, True, True),
+}
+TRUE_FALSE = "true or false"
+NON_NEGATIVE = ("coeff", "cost", "weight_decay", "lambda", "min_std", "max_std", "init_std", "risk_aversion")
+
+
+def _type_name(annotation: str) -> str:
+    return {"int": "an integer", "float": "a number", "str": "a string", "bool": TRUE_FALSE,
+            "tuple[float, float]": "two numbers, e.g. [0.996, 1.0]"}.get(annotation.replace(" | None", ""),
+                                                                           annotation)
+
+
+
+
+
+def _range(section: str, name: str, annotation: str) -> tuple[float, float, bool, bool] | None:
+    if (section, name) in RANGES:
+        return RANGES[(section, name)]
+    if name == "seed":
+        return (0, INF, True, True)
+    if annotation.startswith("int"):
+        return (1, INF, True, True)
+    if name == "lr":
+        return (0, INF, False, True)
+    if name.endswith("_frac"):
+        return (0, 1, True, False)
+    if any(part in name for part in NON_NEGATIVE):
+        return (0, INF, True, True)
+    return None
+
+
+def _checked(section: str, name: str, annotation: str, value: Any) -> Any:
+    """`value` of [section] name, converted to the field's type; a DynMIXError naming the key and what is expected."""
+    key = f"config [{section}] {name} = {value!r}"
+    base = annotation.replace(" | None", "")
+    if value is None and annotation.endswith("| None"):
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if base == "int":
+        if not (isinstance(value, int) and not isinstance(value, bool)):
+            raise DynMIXError(f"{key}: expected {_type_name(base)}")
+    elif base == "float":
+        if not number or value != value or value in (INF, -INF):
+            raise DynMIXError(f"{key}: expected a finite number")
+        value = float(value)
+    elif base == "str":
+        if not isinstance(value, str):
+            raise DynMIXError(f"{key}: expected a string")
+        choices = CHOICES.get((section, name))
+        if choices and value not in choices:
+            raise DynMIXError(f"{key}: expected one of {', '.join(choices)}")
+        return value
+    elif base == "bool":
+        if not isinstance(value, bool):
+            raise DynMIXError(f"{key}: expected {TRUE_FALSE}")
+        return value
+    elif base.startswith("tuple"):
+        if not (isinstance(value, list | tuple) and len(value) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            raise DynMIXError(f"{key}: expected {_type_name(base)}")
+        return tuple(float(v) for v in value)
+    else:
+        return value
+    bounds = _range(section, name, base)
+    if bounds is not None:
+        lo, hi, lo_in, hi_in = bounds
+        if (value < lo or (value == lo and not lo_in)) or (value > hi or (value == hi and not hi_in)):
+            low = f"{'>=' if lo_in else '>'} {lo:g}"
+            high = "" if hi == INF else f" and {'<=' if hi_in else '<'} {hi:g}"
+            raise DynMIXError(f"{key}: expected {_type_name(base)} {low}{high}")
+    return value
+
+
 def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise DynMIXError(f"config [{where}] = {data!r}: expected a table (a [{where}] section of keys)")
     data = _renamed(data, where)
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
@@ -223,11 +314,13 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
         current = getattr(default, name)
         if is_dataclass(current):
             kwargs[name] = _build(type(current), value, f"{where}.{name}" if where else name)
-        elif isinstance(current, tuple):
-            kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
-    return replace(default, **kwargs)
+            kwargs[name] = _checked(where, name, str(known[name].type), value)
+    out = replace(default, **kwargs)
+    if where == "loss" and out.gamma_lo > out.gamma_hi:
+        raise DynMIXError(f"config [loss] gamma_lo = {out.gamma_lo}, gamma_hi = {out.gamma_hi}: expected gamma_lo <= "
+                          "gamma_hi")
+    return out
 
 
 def config_from_dict(data: dict[str, Any]) -> DynMIXConfig:
@@ -245,7 +338,12 @@ def load_config(path: str | Path | None) -> DynMIXConfig:
         raise DynMIXError(f"config file {path} not found") from e
     except tomllib.TOMLDecodeError as e:
         raise DynMIXError(f"config file {path}: not valid TOML ({e})") from e
-    return config_from_dict(data)
+    except (OSError, UnicodeDecodeError) as e:
+        raise DynMIXError(f"config file {path}: cannot be read ({e})") from e
+    try:
+        return config_from_dict(data)
+    except DynMIXError as e:
+        raise DynMIXError(f"config file {path}: {e}") from e
 
 
 def save_config(cfg: DynMIXConfig, path: str | Path) -> None:

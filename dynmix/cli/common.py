@@ -55,14 +55,18 @@ def writes(what: str) -> Callable[[F], F]:
 
 
 def friendly(fn: F) -> F:
-    """Turn a DynMIXError into a red one-line message and exit code 1 (no traceback)."""
+    """Turn a DynMIXError into a red one-line message and exit code 1, Ctrl-C into a line and 130 (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except DynMIXError as e:
-            err_console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(1) from e
+        except KeyboardInterrupt as e:  # every write is a rename of a finished file: nothing is left half-written
+            err_console.print("[bold yellow]interrupted (Ctrl-C):[/] steps that finished are kept, the step under way "
+                              "left the previous files as they were", soft_wrap=True)
+            raise typer.Exit(130) from e
 
     return wrapper  # type: ignore[return-value]

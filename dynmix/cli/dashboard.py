@@ -25,6 +25,21 @@ def app_path() -> Path:
     return Path(dynmix.__file__).resolve().parents[1] / "app" / "main.py"
 
 
+def die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the parent dies (even by kill -9), so a killed
+    `dynmix dashboard` never leaves Streamlit serving. A no-op elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except OSError:
+        pass
+
+
 def streamlit_command(main: Path, port: int) -> list[str]:
     """The `streamlit run` command line (headless, local address, no usage statistics)."""
     return [
@@ -53,7 +68,7 @@ def dashboard(
     env = {**os.environ, ENV_VAR: str(ws.home)}
     console.print(f"DynMIX dashboard on [bold]http://{ADDRESS}:{port}[/] (Ctrl+C stops it)", soft_wrap=True)
     console.print(f"workspace: {ws.home}", soft_wrap=True)
-    proc = subprocess.Popen(streamlit_command(main, port), env=env)
+    proc = subprocess.Popen(streamlit_command(main, port), env=env, preexec_fn=die_with_parent)  # noqa: PLW1509
     signal.signal(signal.SIGTERM, lambda *_: proc.terminate())  # a terminated dashboard stops its server too
     try:
         code = proc.wait()

@@ -132,3 +132,33 @@ def _report_damage(problems: list[DataError]) -> None:
         err_console.print(f"[bold red]damaged:[/] {escape(str(e))}", soft_wrap=True)
     err_console.print("the table above shows what the readable files hold")
     raise typer.Exit(1)
+
+
+@data_app.command("verify")
+@friendly
+def verify(
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild the manifest from the prices and move damaged "
+                                         "manifest or metadata files aside.")] = False,
+) -> None:
+    """Check the store: every file readable, prices valid and unique, the manifest agreeing with the prices."""
+    from dynmix.data.verify import verify_store
+
+    store = _store()
+    if repair:
+        with writing("dynmix data verify --repair"):
+            result = verify_store(store, repair=True)
+    else:
+        result = verify_store(store)
+    for line in result.repaired:
+        console.print(f"[green]repaired:[/] {escape(line)}", soft_wrap=True)
+    if repair and result.repaired:
+        result = verify_store(store)  # what is left after the repair
+    if result.ok:
+        console.print(f"[green]✓[/] the store at {store.root} verifies")
+        return
+    for line in result.problems:
+        err_console.print(f"[bold red]problem:[/] {escape(line)}", soft_wrap=True)
+    if not repair:
+        err_console.print("`dynmix data verify --repair` rebuilds the manifest from the prices; damaged prices need "
+                          "the data loaded again")
+    raise typer.Exit(1)

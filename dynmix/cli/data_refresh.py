@@ -19,6 +19,7 @@ from dynmix.workspace import Workspace
 
 DEFAULT_UNIVERSE = Path(__file__).resolve().parents[2] / "data" / "universes" / "sp500_sample.txt"
 SAMPLE_TICKERS = ("AAPL AMD BAC BBY CVX GE HD JNJ JPM KO LLY MRK MSFT PEP PFE PG RRC UNH WMT XOM").split()
+DEFAULT_DEADLINE = 900.0  # seconds a refresh may spend downloading
 SHOWN = 12  # tickers named per summary row
 
 
@@ -32,6 +33,9 @@ def choose_tickers(store: Store, tickers: list[str] | None, universe: Path | Non
     chosen: list[str] = []
     for item in tickers or []:
         chosen.extend(normalise_tickers(item.split(",")))
+    if tickers is not None and not chosen:  # `--tickers ''` must not quietly mean "every stored ticker"
+        raise DataError(f"--tickers {' '.join(repr(t) for t in tickers)}: no ticker given; expected e.g. --tickers "
+                        "AAPL,MSFT (leave the option out to refresh the tickers in the store)")
     if universe is not None:
         chosen.extend(read_universe(universe))
     if chosen:
@@ -90,6 +94,8 @@ def refresh_cmd(
         "--start", formats=["%Y-%m-%d"], help="First date for tickers new to the store (default 2005-01-01).",
         show_default=False)] = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Tickers per request.")] = 50,
+    deadline: Annotated[float, typer.Option("--deadline", min=1, help="Seconds the downloads may take in all; "
+                                            "what came back by then is kept.")] = DEFAULT_DEADLINE,
 ) -> None:
     """Download new daily prices from Yahoo Finance; only the missing dates of stored tickers are fetched.
 
@@ -102,7 +108,14 @@ def refresh_cmd(
     names, origin = choose_tickers(store, tickers, universe)
     console.print(f"refreshing {len(names)} ticker(s) from {origin} → {store.root}")
     result = refresh(store, make_adapter(ws), names, start.date() if start else None, chunk_size=chunk_size,
-                     progress=True)
+                     progress=True, deadline=deadline)
+    if result.interrupted or result.out_of_time:
+        why = "interrupted (Ctrl-C)" if result.interrupted else f"the deadline of {deadline:.0f} s passed"
+        kept = result.succeeded
+        err_console.print(f"[bold yellow]{why}:[/] kept the prices of {len(kept)} ticker(s)"
+                          f"{' (' + _names(kept) + ')' if kept else ''}; {len(result.failed)} not refreshed, their "
+                          "last good data kept (see `dynmix data status`)")
+        raise typer.Exit(130 if result.interrupted else 1)
     if result.nothing_came_back:
         first = next(iter(result.failed.values()))
         err_console.print(f"[bold red]error:[/] no data came back: are you offline? last good data kept "

@@ -72,6 +72,9 @@ def train_cmd(
             raise DynMIXError(f"--stage {stage} trains with the run's saved config; drop {', '.join(given)}")
         ws = workspace()
         rd = RunDir.resolve(ws, resume if resume is not None else run)  # --resume RUN: continue that run's model
+        if rd.incomplete:
+            raise DynMIXError(f"run {rd.name} did not finish training its encoders: continue it first with "
+                              f"`dynmix train --resume {rd.name}`")
         fit = fit_jepa if stage == "jepa" else fit_world
         path = fit(ws, rd, epochs=epochs, resume=resume is not None, progress=not no_progress)
         if rank() == 0:

@@ -26,6 +26,7 @@ from dynmix.errors import DataError
 
 DEFAULT_START = date(2005, 1, 1)
 SOURCE = "yahoo"
+CALL_TIMEOUT = 60.0  # wall seconds one request may take (yfinance's own timeout covers connect and each read)
 RTOL = 1e-6  # relative tolerance when comparing re-downloaded overlap rows with stored ones
 
 
@@ -40,6 +41,8 @@ class RefreshResult:
     rows: int = 0  # price rows written (appended or replaced)
     calls: int = 0  # adapter.fetch_prices calls, retries included
     meta_missing: list[str] = field(default_factory=list)  # metadata lookups that failed (sector "Unknown")
+    interrupted: bool = False  # Ctrl-C: the tickers done before it were kept, the others are in `failed`
+    out_of_time: bool = False  # the deadline passed: likewise
 
     @property
     def succeeded(self) -> list[str]:
@@ -93,8 +96,16 @@ def refresh(
     sleep: Callable[[float], None] = time.sleep,
     progress: bool = True,
     seed: int | None = None,
+    deadline: float | None = None,
+    call_timeout: float | None = CALL_TIMEOUT,
+    clock: Callable[[], float] = time.monotonic,
 ) -> RefreshResult:
-    """Bring `tickers` up to date in `store` from `adapter`; `end` is exclusive (None = up to today)."""
+    """Bring `tickers` up to date in `store` from `adapter`; `end` is exclusive (None = up to today).
+
+    `deadline`: seconds the downloads may take in all; `call_timeout`: seconds one request may take. On Ctrl-C or
+    past the deadline nothing more is asked; what was downloaded is written and the rest is marked failed, saying
+    why (the result's `interrupted` / `out_of_time`).
+    """
     names = normalise_tickers(tickers)
     if not names:
         raise DataError("no tickers to refresh: pass tickers or a universe file")
@@ -105,20 +116,25 @@ def refresh(
     fetcher = ChunkFetcher(
         adapter, end, max_retries=max_retries, base_delay=base_delay, rate_limit_wait=rate_limit_wait,
         sleep=sleep, rng=random.Random(seed), rate_limit_error=rate_limit_error(), progress=progress,
+        deadline=None if deadline is None else clock() + deadline, call_timeout=call_timeout, clock=clock,
     )
     result = RefreshResult()
     with fetcher:
         plan = {t: (coverage[t][1] - timedelta(days=overlap_days) if t in coverage else first_start) for t in names}
         frames, failed = fetcher.fetch(plan, chunk_size)
         retry = {t: plan[t] for t in failed if t not in fetcher.exhausted}
-        if retry and frames:  # all-NaN tickers get one more chance in smaller batches (unless nothing came back)
+        if retry and frames and not fetcher.stopped:  # all-NaN tickers get one more chance in smaller batches (unless nothing came back)
             again, failed_again = fetcher.fetch(retry, max(1, min(chunk_size, 10)))
             frames.update(again)
             failed = {t: failed_again.get(t, why) for t, why in failed.items() if t not in again}
         tail = _stored_tail(store, coverage, overlap_days)
         changed = [t for t in frames if t in coverage and _overlap_changed(tail.get(t), frames[t])]
         full: dict[str, pl.DataFrame] = {}
-        if changed:
+        if changed and fetcher.stopped:  # no time to download their history again: their stored rows stay
+            for t in changed:
+                failed[t] = ("history changed (split or dividend?); not downloaded again: "
+                             + ("interrupted (Ctrl-C)" if fetcher.interrupted else "the refresh's deadline passed"))
+        elif changed:
             full_plan = {t: min(coverage[t][0], start) if start else coverage[t][0] for t in changed}
             full, full_failed = fetcher.fetch(full_plan, chunk_size)
             for t, why in full_failed.items():
@@ -137,7 +153,9 @@ def refresh(
         result.rows = sum(df.height for df in full.values()) + sum(
             df.filter(pl.col("date") > coverage[t][1]).height if t in coverage else df.height
             for t, df in frames.items())
-    result.meta_missing = _add_meta(store, adapter, result.succeeded, rate_limit_error())
+    result.interrupted, result.out_of_time = fetcher.interrupted, fetcher.out_of_time
+    result.meta_missing = _add_meta(store, adapter, result.succeeded, rate_limit_error(), fetcher)
+    result.interrupted = fetcher.interrupted
     _write_manifest(store, result, coverage)
     return result
 
@@ -179,14 +197,23 @@ def _overlap_changed(old: pl.DataFrame | None, new: pl.DataFrame, rtol: float = 
     return bool(diff.any())
 
 
-def _add_meta(store: Store, adapter: PriceAdapter, tickers: list[str], rate_limited: type[Exception]) -> list[str]:
-    """Fetch metadata for tickers new to the metadata table. Failures only leave the sector "Unknown"."""
+def _add_meta(store: Store, adapter: PriceAdapter, tickers: list[str], rate_limited: type[Exception],
+              fetcher: ChunkFetcher) -> list[str]:
+    """Fetch metadata for tickers new to the metadata table. Failures only leave the sector "Unknown"; after Ctrl-C
+    or past the deadline nothing is asked (the next refresh asks again)."""
     known = set(store.read_meta()["ticker"].to_list())
     todo = [t for t in tickers if t not in known]
     rows, missing = [], []
     for i, t in enumerate(todo):
+        if fetcher.stopped or fetcher.past_deadline():
+            missing.extend(todo[i:])
+            break
         try:
-            rows.append(adapter.fetch_meta(t))
+            rows.append(fetcher.call(lambda t=t: adapter.fetch_meta(t)))  # type: ignore[misc]
+        except KeyboardInterrupt:
+            fetcher.interrupted = True
+            missing.extend(todo[i:])
+            break
         except rate_limited:
             missing.extend(todo[i:])  # no point asking again now; the next refresh retries them
             break

@@ -14,6 +14,7 @@ truncated, not Parquet) raises a DataError naming the file and what to do, never
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -105,6 +106,21 @@ class Store:
 
     def exists(self) -> bool:
         return self.prices_path.exists()
+
+    def snapshot(self) -> str:
+        """A short id of the data the views are built from (a SHA-256 of the prices and metadata files): it
+        changes whenever they change.
+        """
+        h = hashlib.sha256()
+        for path in (self.prices_path, self.meta_path):
+            h.update(f"{path.name}:".encode())
+            if not path.exists():
+                h.update(b"absent;")
+                continue
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        return h.hexdigest()[:16]
 
     def version(self) -> float:
         """A value that changes whenever the prices change (the file's mtime); 0.0 for an empty store."""

@@ -87,6 +87,11 @@ def load_run_inputs(ws: Workspace, rd: RunDir) -> RunInputs:
     store = Store(ws.store)
     if not store.exists():
         raise DynMIXError(f"no prices in {ws.store}: expected the store the run was trained on")
+    trained_on = rd.read_views_record().get("store_snapshot")
+    if trained_on and (now := store.snapshot()) != trained_on:
+        raise DynMIXError(f"the store {ws.store} changed since run {rd.name} was trained (store snapshot {trained_on} "
+                          f"-> {now}): evaluating it would score its embeddings against other data. Restore the "
+                          "data it was trained on, or build the views and train a new run")
     meta = store.meta_for_prices().filter(pl.col("asset_type") == "equity")
     equities = meta["ticker"].to_list()
     return RunInputs(

@@ -1,6 +1,7 @@
 """Loading a run's trained models back: the DynMIX encoders, the temporal JEPA and the world model.
 
-The models are rebuilt from the run's config and read from checkpoints in the engine's format (weights_only).
+The models are rebuilt from the config saved in their checkpoint (never the editable config.toml) and read from
+checkpoints in the engine's format (weights_only).
 A missing JEPA or world model is an error naming the `dynmix train --stage` command that trains it.
 """
 
@@ -24,7 +25,7 @@ from dynmix.runs.device import resolve_device
 from dynmix.runs.panel import WorldPanel, build_panel
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.split import time_split
-from dynmix.runs.viewstamp import check_views, views_record
+from dynmix.runs.viewstamp import check_views, views_signature, views_stamp
 from dynmix.views.tensors import ViewTensors, load_view_tensors
 from dynmix.workspace import Workspace
 
@@ -41,8 +42,8 @@ def load_run(run: str | Path | RunDir, device: str | torch.device = "cpu", *, vi
     With `ema`, the EMA weights are loaded instead of the live ones.
     """
     rd = RunDir.of(run)
-    cfg = rd.read_config()
     ckpt = rd.read_checkpoint(device)
+    cfg = checkpoint_config(rd, ckpt)
     vdir = views_dir if views_dir is not None else rd.path.parent.parent / "views"
     vt = load_view_tensors(vdir, device)
     check_views(ckpt.get("views", {}), vt, vdir, f"run {rd.name}")
@@ -51,6 +52,17 @@ def load_run(run: str | Path | RunDir, device: str | torch.device = "cpu", *, vi
     model.load_state_dict(ckpt["ema"] if ema else ckpt["model"])
     model.eval()
     return cfg, model, vt
+
+
+def checkpoint_config(rd: RunDir, ckpt: dict[str, Any]) -> DynMIXConfig:
+    """The config a checkpoint was trained with (its own copy, not the editable config.toml beside it)."""
+    saved = ckpt.get("config")
+    if not isinstance(saved, dict) or not saved:
+        return rd.read_config()
+    try:
+        return config_from_dict(saved)
+    except DynMIXError as e:
+        raise DynMIXError(f"checkpoint {rd.checkpoint_path}: its saved config does not load ({e})") from e
 
 
 def train_last_index(rd: RunDir, cfg: DynMIXConfig, vt: ViewTensors) -> int:
@@ -64,7 +76,7 @@ def derived_stamp(rd: RunDir, vt: ViewTensors, views_dir: str | Path, train_last
     """What a model derived from a run (JEPA, world model) depends on besides its config: the views, the run's
     split and the step of its DynMIX checkpoint. A change makes the derived model stale.
     """
-    return {**views_record(vt, views_dir), "train_end": vt.dates[train_last].isoformat(),
+    return {**views_signature(vt), "views_stamp": views_stamp(views_dir), "train_end": vt.dates[train_last].isoformat(),
             "dynmix_step": rd.checkpoint_step()}
 
 

@@ -66,18 +66,29 @@ class RunDir:
         raise DynMIXError(f"could not create a new run folder for {base} in {ws.runs}")
 
     @classmethod
-    def latest(cls, ws: Workspace) -> RunDir:
+    def latest(cls, ws: Workspace, *, complete: bool = True) -> RunDir:
+        """The newest run; with `complete` (the default) the newest whose training finished, so a killed or
+        interrupted run never hides the last good one.
+        """
         runs = ws.list_runs()
         if not runs:
             raise DynMIXError(f"no runs in {ws.runs}: train one first with `dynmix train`")
-        return cls(runs[0])
+        if not complete:
+            return cls(runs[0])
+        for path in runs:
+            if not cls(path).incomplete:
+                return cls(path)
+        raise DynMIXError(f"no finished run in {ws.runs}: the newest, {runs[0].name}, did not finish training; "
+                          f"continue it with `dynmix train --resume {runs[0].name}`")
 
     @classmethod
-    def resolve(cls, ws: Workspace, name_or_path: str | Path) -> RunDir:
-        """A run from a run id (in HOME/runs), a path to a run folder, or 'latest'."""
+    def resolve(cls, ws: Workspace, name_or_path: str | Path, *, complete: bool = True) -> RunDir:
+        """A run from a run id (in HOME/runs), a path to a run folder, or 'latest' (the newest finished run; with
+        `complete=False` the newest run, finished or not: what `train --resume latest` continues).
+        """
         name = str(name_or_path)
         if name == "latest":
-            return cls.latest(ws)
+            return cls.latest(ws, complete=complete)
         for cand in (Path(name).expanduser(), ws.run(name)):
             if cand.is_dir() and (cand / RUN_CONFIG).exists():
                 return cls(cand.resolve())
@@ -93,6 +104,20 @@ class RunDir:
     @property
     def name(self) -> str:
         return self.path.name
+
+    # -- finished or not ------------------------------------------------------------------------------------
+    incomplete_path = property(lambda self: self.path / ".incomplete")
+
+    @property
+    def incomplete(self) -> bool:
+        """True while the run's training has not finished (it was killed, stopped, or is still running)."""
+        return bool(self.incomplete_path.exists())
+
+    def mark_incomplete(self) -> None:
+        write_text("training has not finished: continue with `dynmix train --resume RUN`\n", self.incomplete_path)
+
+    def mark_complete(self) -> None:
+        self.incomplete_path.unlink(missing_ok=True)
 
     # -- paths ----------------------------------------------------------------------------------------------
     config_path = property(lambda self: self.path / RUN_CONFIG)

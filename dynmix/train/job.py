@@ -19,6 +19,7 @@ from dynmix.losses.variance_target import STRATEGIES, VarianceTarget
 from dynmix.models.dynmix import DynMIX
 from dynmix.runs.device import DistContext, setup_distributed
 from dynmix.runs.memory import embed_dates_per_batch, max_batch_samples
+from dynmix.runs.models import checkpoint_config
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.split import Split, time_split
 from dynmix.runs.viewstamp import check_views, views_record
@@ -86,10 +87,10 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
            progress: bool, max_steps: int | None) -> Path:
     ckpt = None
     if resume is not None:
-        rd = RunDir.resolve(ws, resume)
-        saved = rd.read_config()
-        cfg = replace(saved, train=replace(saved.train, device=cfg.train.device))
+        rd = RunDir.resolve(ws, resume, complete=False)
         ckpt = rd.read_checkpoint(ctx.device)
+        saved = checkpoint_config(rd, ckpt)  # the checkpoint's own config, not the editable config.toml
+        cfg = replace(saved, train=replace(saved.train, device=cfg.train.device))
     vt = load_view_tensors(ws.views, ctx.device)
     if ckpt is not None:
         check_views(ckpt.get("views", {}), vt, ws.views, f"run {rd.name}", exact=True)
@@ -116,6 +117,7 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
         name = str(RunDir.create(ws, run_name or default_run_name(cfg)).path) if ctx.is_main else None
         rd = RunDir(Path(ctx.broadcast(name)))
         if ctx.is_main:
+            rd.mark_incomplete()  # until the end: `latest` skips it, `train --resume RUN` continues it
             _write_run_files(rd, cfg, vt, split, target, record)
 
     t = cfg.train
@@ -132,6 +134,7 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
     if engine.done and ctx.is_main:
         export_embeddings(model, vt, rd.embeddings_path,
                           embed_dates_per_batch(t, cfg.model, vt.window, len(vt.tickers), ctx.device), t.amp)
+        rd.mark_complete()
         engine.recorder.info(f"done: {rd.path}")
     elif ctx.is_main:
         engine.recorder.info(f"`dynmix embed {rd.name}` exports the embeddings of the model at step {engine.step}")

@@ -8,11 +8,12 @@ build is idempotent: the same store gives the same Parquet content. Rows are sor
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
+from dynmix.views import generation
 from dynmix.views.chunks import ENGINE, ahead, of_tickers, row_keys, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
@@ -178,7 +180,7 @@ def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, n_valid: int,
 
 
 def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool = True) -> ViewsSummary:
-    """Build both company views from the store and write them under `views_dir` (views.json last).
+    """Build both company views from the store into a new generation, then swap it in as `views_dir` at once.
 
     Work goes by chunks of whole tickers (about CHUNK_ROWS company-days each), so memory stays bounded:
     returns on the grid per chunk (with the equities' per-date return sums) -> the market -> per chunk the
@@ -188,9 +190,22 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     """
     t0 = time.perf_counter()
     plan, prices = _plan(store, cfg)
+    snapshot = store.snapshot()
+    gen, out_dir = generation.begin(views_dir)
+    try:
+        summary = _build(plan, prices, out_dir, cfg, progress)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    generation.commit(views_dir, gen, out_dir, snapshot)
+    return replace(summary, views_dir=views_dir, seconds=time.perf_counter() - t0)
+
+
+def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig, progress: bool) -> ViewsSummary:
+    """The build itself, writing into `views_dir` (the new generation's folder)."""
+    t0 = time.perf_counter()
     guard = max(ex.LONGEST_WINDOW, cfg.vol_scale_window)  # null rows between tickers >= every trailing window
     names, n_days = plan.core + plan.optional, plan.grid.height
-    views_dir.mkdir(parents=True, exist_ok=True)
     with _steps(progress) as bar:
         task = bar.add_task(f"returns on the grid ({len(plan.wanted)} tickers x {n_days} days)", total=None)
         panels = list(chunk_panels(prices, plan.grid, guard, CHUNK_ROWS))

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from dynmix.errors import DynMIXError
 from dynmix.views.factors import CHANNELS
+from dynmix.views.generation import check_generation, resolve_views
 
 
 @dataclass
@@ -151,12 +152,26 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
     """Read HOME/views/ into dense tensors on `device` (one copy, then kept there).
 
     The long files are scattered batch by batch straight into the float32 panels (zeros and masks filled on the
-    way), so the peak memory is about the panels themselves.
+    way), so the peak memory is about the panels themselves. Every file is read from one generation (the link
+    resolved once); a file that cannot be read is an error naming it and saying to rebuild the views.
     """
-    views_dir = Path(views_dir)
+    shown = Path(views_dir)
+    views_dir = resolve_views(shown)
     meta_path = views_dir / "views.json"
     if not meta_path.exists():
-        raise DynMIXError(f"no views in {views_dir}: run `dynmix views build` first")
+        raise DynMIXError(f"no views in {shown}: run `dynmix views build` first")
+    check_generation(views_dir)
+    try:
+        return _load(views_dir, meta_path, device)
+    except (pl.exceptions.PolarsError, OSError, ValueError, KeyError) as e:
+        if isinstance(e, DynMIXError):
+            raise
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise DynMIXError(f"the views in {shown} cannot be read ({type(e).__name__}: {reason}): they are damaged or "
+                          "from another version; run `dynmix views build` again") from e
+
+
+def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewTensors:
     meta = json.loads(meta_path.read_text())
     feats: list[str] = meta["feature_names"]
     exp_path, ret_path = views_dir / "explicit.parquet", views_dir / "returns.parquet"

@@ -53,6 +53,7 @@ def test_two_concurrent_imports_both_land(tmp_path: Path) -> None:
     assert not (home / LOCK_NAME).read_text().strip()  # released: nobody named as holder
 
 
+@pytest.mark.slow  # a subprocess and a 4-second wait
 def test_second_writer_waits_then_proceeds(tmp_path: Path) -> None:
     home = tmp_path / "ws"
     a = _csv(tmp_path / "a.csv", ["AAA"])

@@ -99,7 +99,8 @@ def test_a_run_records_its_views_and_a_resume_refuses_changed_views(
     views.market_vol[5] += 1.0  # other data, same shapes
     write_views_fn(views, views_home.views)
     assert views_stamp(views_home.views) != record["views_stamp"]
-    load_run(run)  # inference needs the same signature only
+    with pytest.raises(DynMIXError, match="changed since run .* was trained .*other data"):
+        load_run(run)  # inference refuses to run the model on other data too
     with pytest.raises(DynMIXError, match="changed since run .* started .*cannot resume exactly"):
         train(views_home, tiny_cfg(), resume=run.name, progress=False)
 
@@ -134,3 +135,31 @@ def test_renamed_config_keys_still_load(tmp_path) -> None:  # type: ignore[no-un
         config_from_dict({"world": {"factors": 2, "loadings": 3}})
     save_config(cfg, tmp_path / "c.toml")
     assert "implicit_width = 24" in (tmp_path / "c.toml").read_text()
+
+
+def test_latest_is_the_newest_finished_run(views_home: Workspace, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    done = train(views_home, tiny_cfg(epochs=1), progress=False, run_name="done")
+    killed = train(views_home, tiny_cfg(epochs=1), progress=False, run_name="killed", max_steps=1)  # stopped early
+    assert RunDir(killed).incomplete and not RunDir(done).incomplete
+    assert RunDir.latest(views_home).path == done  # a run that did not finish never hides the last good one
+    assert RunDir.resolve(views_home, "latest").path == done
+    assert RunDir.resolve(views_home, "latest", complete=False).path == killed  # what `train --resume latest` takes
+    train(views_home, tiny_cfg(), resume="latest", progress=False)  # finishes it
+    assert not RunDir(killed).incomplete and RunDir.latest(views_home).path == killed
+
+
+def test_no_finished_run_says_how_to_continue(views_home: Workspace, tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    killed = train(views_home, tiny_cfg(epochs=1), progress=False, max_steps=1)
+    with pytest.raises(DynMIXError, match=f"no finished run .*dynmix train --resume {killed.name}"):
+        RunDir.latest(views_home)
+
+
+def test_models_are_rebuilt_from_the_checkpoint_config(views_home: Workspace,
+                                                       tiny_cfg: Callable[..., DynMIXConfig]) -> None:
+    run = train(views_home, tiny_cfg(epochs=1), progress=False)
+    rd = RunDir(run)
+    edited = rd.read_config()
+    edited.model.dim = 32  # an edit of config.toml after training must not change the model that is loaded
+    save_config(edited, rd.config_path)
+    cfg, model, _ = load_run(run)
+    assert cfg.model.dim == 8 and model.cfg.dim == 8  # with config.toml's dim = 32 the weights would not even load
