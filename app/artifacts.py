@@ -137,7 +137,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "variance target": nested(cfg, "loss", "variance_target"),
         "steps": int(last["step"]) if "step" in last else None,
         "final loss": last.get("loss"),
-        "embeddings": RunDir(run_dir).embeddings_path.is_file(),
+        "embeddings": RunDir(run_dir).embeddings_path.exists(),
         "kNN sector acc": nested(report, "sector", "dynmix_implicit", "knn_accuracy"),
         "Spearman→future": nested(report, "similarity", "dynmix_implicit", "spearman_future_corr"),
         "pair vol": nested(report, "hedging", "dynmix_implicit", "pair_vol"),

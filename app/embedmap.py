@@ -1,7 +1,8 @@
 """Per-company embeddings for the map page: read one date or a period, project to 2-D, cluster, neighbours.
 
-Embeddings contract (embeddings.parquet): date, ticker, view (explicit | implicit | fused), embedding
-(list[f32] of D values). Letters: N companies, D dimensions, S company-days.
+Embeddings: a run's embeddings/ folder (or embeddings.parquet of an older run), read through
+dynmix.runs.embeddings: per view (explicit | implicit | fused), date, ticker, embedding (list[f32] of D values).
+Letters: N companies, D dimensions, S company-days.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from dynmix.evaluation.run_inputs import mean_embeddings
+from dynmix.runs import embeddings as emb
 
 METHODS = ("PCA", "t-SNE", "UMAP")
 SMALL = 200  # companies: below this, t-SNE and KMeans run single-threaded (faster than contended threads)
@@ -25,16 +27,9 @@ def available_methods() -> list[str]:
     return [m for m in METHODS if m != "UMAP" or importlib.util.find_spec("umap") is not None]
 
 
-def _scan(path: Path, view: str) -> pl.LazyFrame:
-    return pl.scan_parquet(path).filter(pl.col("view") == view)
-
-
 def views_and_dates(path: Path) -> tuple[list[str], list[dt.date]]:
-    """The views present and the sorted dates of the file."""
-    lf = pl.scan_parquet(path)
-    views = lf.select(pl.col("view").unique().sort()).collect()["view"].to_list()
-    dates = lf.select(pl.col("date").unique().sort()).collect()["date"].to_list()
-    return views, dates
+    """The views a reader can ask for and the sorted dates of the embeddings."""
+    return emb.stored_views(path), emb.dates(path)
 
 
 def _matrix(df: pl.DataFrame) -> np.ndarray:
@@ -47,7 +42,7 @@ def _matrix(df: pl.DataFrame) -> np.ndarray:
 
 def on_date(path: Path, view: str, date: dt.date) -> tuple[list[str], np.ndarray]:
     """(tickers (N,), embeddings (N, D)) of `view` on `date`."""
-    df = _scan(path, view).filter(pl.col("date") == date).select("ticker", "embedding").sort("ticker").collect()
+    df = emb.scan_view(path, view, date, date).select("ticker", "embedding").sort("ticker").collect()
     return df["ticker"].to_list(), _matrix(df)
 
 
@@ -110,8 +105,7 @@ def cosine_neighbours(tickers: list[str], x: np.ndarray, ticker: str, k: int = 5
 def similarity_over_time(path: Path, view: str, ticker: str, others: list[str]) -> pl.DataFrame:
     """(date, ticker, similarity): cosine similarity between `ticker` and each of `others` on every date."""
     names = [ticker, *others]
-    df = (_scan(path, view).filter(pl.col("ticker").is_in(names)).select("date", "ticker", "embedding")
-          .collect())
+    df = emb.scan_view(path, view, tickers=names).collect()
     base = df.filter(pl.col("ticker") == ticker).select("date", pl.col("embedding").alias("base"))
     pairs = df.filter(pl.col("ticker") != ticker).join(base, on="date").sort("ticker", "date")
     if pairs.height == 0:

@@ -19,14 +19,14 @@ run = components.run_picker(ws, key="embeddings_run")
 if run is None:
     st.stop()
 path = RunDir(run).embeddings_path
-if not path.is_file():
+if not path.exists():
     components.hint(f"Run {run.name} has no embeddings yet (they are written when training ends).",
                     f"dynmix train --resume {run.name}")
     st.stop()
 
 views, dates = loaders.views_and_dates(path)
 if not dates:
-    components.hint(f"`{run.name}/embeddings.parquet` holds no rows.")
+    components.hint(f"`{run.name}/{path.name}` holds no rows.")
     st.stop()
 split = loaders.split(run)
 c1, c2, c3, c4 = st.columns(4)

@@ -109,8 +109,10 @@ def embed_cmd(
     run: Annotated[str, typer.Argument(help="Run id, run folder, or 'latest'.")] = "latest",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
     ema: Annotated[bool, typer.Option("--ema", help="Use the EMA weights instead of the final ones.")] = False,
+    every: Annotated[int, typer.Option("--every", min=1, help="Keep every k-th date, counted back from the last "
+                                       "(1: every date; 5: weekly, a fifth of the size on disk).")] = 1,
 ) -> None:
-    """Re-export the embeddings of a run with its saved model (every valid ticker and date)."""
+    """Re-export the embeddings of a run with its saved model (every valid ticker; every date, or every k-th)."""
     from dynmix.runs.device import resolve_device
     from dynmix.runs.memory import embed_dates_per_batch
     from dynmix.runs.models import load_run
@@ -122,5 +124,5 @@ def embed_cmd(
     dev = resolve_device(device)
     cfg, model, vt = load_run(rd, dev, views_dir=ws.views, ema=ema)
     dates = embed_dates_per_batch(cfg.train, cfg.model, vt.window, len(vt.tickers), dev)
-    path = export_embeddings(model, vt, rd.embeddings_path, dates, cfg.train.amp)
+    path = export_embeddings(model, vt, rd.embeddings_dir, dates, cfg.train.amp, every=every)
     console.print(f"embeddings: [bold]{path}[/]")

@@ -44,7 +44,7 @@ def _run_methods(run: RunInputs, compare: RunDir | None, notes: list[str]
             methods[f"dynmix_{view}"] = _periods(run, run.embeddings_path, view)
             sources[view] = run.embeddings_path
         else:
-            notes.append(f"view {view!r} absent from embeddings.parquet: dynmix_{view} not scored")
+            notes.append(f"view {view!r} absent from the run's embeddings: dynmix_{view} not scored")
     if compare is not None:
         path = compare.checked_embeddings()
         other = compare.read_split()

@@ -1,7 +1,8 @@
 """What an evaluation reads: a run's split, eval config and embeddings, and the store's equities and sectors.
 
-Embeddings contract (`RunDir.embeddings_path`): date (Date), ticker (str), view in {explicit, implicit, fused},
-embedding (list[float32] of length D). Shapes: N companies, D dimensions, S rows (company-days).
+Embeddings (`RunDir.embeddings_path`, read through dynmix.runs.embeddings): per view in {explicit, implicit,
+fused}, date (Date), ticker (str), embedding (list[float32] of length D). Shapes: N companies, D dimensions,
+S rows (company-days).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import polars as pl
 from dynmix.config import EvalConfig, config_from_dict
 from dynmix.data.store import Store
 from dynmix.errors import DataError, DynMIXError
+from dynmix.runs.embeddings import embedding_dim, scan_view, stored_views
 from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
@@ -83,7 +85,7 @@ def load_run_inputs(ws: Workspace, rd: RunDir) -> RunInputs:
     test_start = _date(split, "test_start", sp, required=False)
     test_start = max(test_start or train_end, train_end + dt.timedelta(days=1))
     path = rd.checked_embeddings()
-    views = set(pl.scan_parquet(path).select(pl.col("view").unique()).collect()["view"].to_list())
+    views = set(stored_views(path))
     store = Store(ws.store)
     if not store.exists():
         raise DynMIXError(f"no prices in {ws.store}: expected the store the run was trained on")
@@ -103,19 +105,7 @@ def load_run_inputs(ws: Workspace, rd: RunDir) -> RunInputs:
 
 
 def _scan(path: Path, view: str, start: dt.date | None, end: dt.date | None) -> pl.LazyFrame:
-    lf = pl.scan_parquet(path).filter(pl.col("view") == view)
-    if start is not None:
-        lf = lf.filter(pl.col("date") >= start)
-    if end is not None:
-        lf = lf.filter(pl.col("date") <= end)
-    return lf
-
-
-def embedding_dim(path: Path) -> int:
-    first = pl.scan_parquet(path).select(pl.col("embedding").list.len()).head(1).collect()
-    if first.height == 0:
-        raise DataError("no embedding rows: expected at least one", file=path)
-    return int(first.item())
+    return scan_view(path, view, start, end)
 
 
 def mean_embeddings(path: Path, view: str, start: dt.date | None, end: dt.date | None) -> dict[str, np.ndarray]:

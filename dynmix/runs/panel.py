@@ -3,9 +3,9 @@
 Letters: T dates, N companies, D DynMIX representation, E = 2D world input per company (explicit and
 implicit representations side by side), G market features, B dates in a batch.
 
-The DynMIX encoders are frozen, so their outputs are read once from the run's embeddings.parquet (the encoders'
-output for every valid sample, exported at the end of training) or, when that file is absent, computed by date
-blocks; they are kept as a dense (T, N, E) panel: T·N·E floats (the 20-company sample: 4,500 x 20 x 64, 23 MB).
+The DynMIX encoders are frozen, so their outputs are read once from the run's embeddings (the encoders' output for
+every valid sample, exported at the end of training) or, for the dates they lack, computed by date blocks; they
+are kept as a dense (T, N, E) panel: T·N·E floats (the 20-company sample: 4,500 x 20 x 64, 23 MB).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from torch import Tensor
 
 from dynmix.errors import DynMIXError
 from dynmix.models.dynmix import DynMIX
+from dynmix.runs import embeddings as emb
 from dynmix.views.tensors import ViewTensors
 
 MARKET_DAYS = 5  # scaled market returns of the last days in the market features
@@ -86,30 +87,28 @@ def representations(model: DynMIX, vt: ViewTensors, dates: Tensor, valid: Tensor
 
 
 def exported_representations(path: Path, vt: ViewTensors, dates: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """(len(dates), N, 2D) [explicit, implicit] representations read from embeddings.parquet, and the (len, N)
-    mask of the samples found there with both views.
+    """(len(dates), N, 2D) [explicit, implicit] representations read from the run's embeddings (either layout,
+    dynmix.runs.embeddings; only the years and dates asked for), and the (len, N) mask of the samples found there.
     """
     wanted = [vt.dates[k] for k in dates.cpu().tolist()]
     pos = {d: k for k, d in enumerate(wanted)}
     col = {tk: k for k, tk in enumerate(vt.tickers)}
-    lf = pl.scan_parquet(path).filter(pl.col("view").is_in(["explicit", "implicit"]), pl.col("ticker").is_in(list(col)))
-    if len(wanted) < len(vt.dates):
-        lf = lf.filter(pl.col("date").is_in(pl.Series(wanted, dtype=pl.Date).implode()))
-    df = lf.collect()
-    sizes = set(df["embedding"].list.len().unique().to_list())
-    if sizes - {dim}:
-        raise DynMIXError(f"{path}: embeddings of size {sorted(sizes)}, expected {dim} (the run's model.dim); "
+    stored = emb.embedding_dim(path)
+    if stored != dim:
+        raise DynMIXError(f"{path}: embeddings of size {stored}, expected {dim} (the run's model.dim); "
                           "re-export them with `dynmix embed RUN`")
     reps = torch.zeros(len(wanted), len(vt.tickers), 2 * dim)
     found = torch.ones(len(wanted), len(vt.tickers), dtype=torch.bool)
+    some = pl.Series(wanted, dtype=pl.Date).implode()
     for half, view in enumerate(("explicit", "implicit")):
-        part = df.filter(pl.col("view") == view)
+        lf = emb.scan_view(path, view, min(wanted, default=None), max(wanted, default=None), col)
+        part = lf.filter(pl.col("date").is_in(some)).collect() if len(wanted) < len(vt.dates) else lf.collect()
         seen = torch.zeros_like(found)
         if part.height:
             t = torch.tensor(part["date"].replace_strict(pos, return_dtype=pl.Int64).to_numpy())
             i = torch.tensor(part["ticker"].replace_strict(col, return_dtype=pl.Int64).to_numpy())
-            emb = part["embedding"].list.to_array(dim).to_numpy().astype("float32")  # (S, D)
-            reps[t, i, half * dim : (half + 1) * dim] = torch.from_numpy(emb)
+            x = part["embedding"].list.to_array(dim).to_numpy().astype("float32")  # (S, D)
+            reps[t, i, half * dim : (half + 1) * dim] = torch.from_numpy(x)
             seen[t, i] = True
         found &= seen
     return reps.to(vt.device), found.to(vt.device)
@@ -119,14 +118,18 @@ def build_panel(model: DynMIX, vt: ViewTensors, return_scale: float, dates: Tens
                 embeddings: Path | None = None) -> WorldPanel:
     """The world panel over all dates (default) or the given date indices (e.g. one date for the planner).
 
-    With `embeddings` (a run's embeddings.parquet that exists), the representations are read from it; otherwise
-    `model` computes them.
+    With `embeddings` (a run's embeddings that exist), the representations are read from them; `model` computes
+    them otherwise, and for the dates a strided export skipped.
     """
     valid = vt.valid()  # (N, T)
     idx = torch.arange(len(vt.dates), device=vt.device) if dates is None else dates.to(vt.device)
     mask = valid[:, idx].T  # (len, N)
     if embeddings is not None and embeddings.exists():
         reps, found = exported_representations(embeddings, vt, idx, model.cfg.dim)
+        gap = (mask & ~found).any(dim=1)  # (len,) dates the export skipped (`dynmix embed --every k`)
+        if bool(gap.any()):
+            reps[gap] = representations(model, vt, idx[gap], valid)
+            found[gap] = True
         mask = mask & found
     else:
         reps = representations(model, vt, idx, valid)

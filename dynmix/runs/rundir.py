@@ -1,9 +1,9 @@
 """`RunDir`: the one owner of a run folder HOME/runs/<run-id>/ and of every file name in it.
 
 A run holds config.toml, checkpoint.pt, metrics.jsonl, split.json, gamma.parquet, views.json (what the run was
-trained on), embeddings.parquet, report.json / report.md, forecast/ (world and JEPA models, their metrics,
-forecasts) and planning/ (backtest). Other modules reach these files only through the properties and methods
-here. Run id = UTC timestamp + short tag.
+trained on), embeddings/ (dynmix.runs.embeddings; embeddings.parquet in runs exported before), report.json /
+report.md, forecast/ (world and JEPA models, their metrics, forecasts) and planning/ (backtest). Other modules
+reach these files only through the properties and methods here. Run id = UTC timestamp + short tag.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import polars as pl
 from dynmix.config import DynMIXConfig, load_config, save_config
 from dynmix.errors import DataError, DynMIXError
 from dynmix.io import write_json, write_parquet, write_text
+from dynmix.runs.embeddings import check as check_embeddings
 from dynmix.runs.report_md import clean_json, render_markdown
 from dynmix.workspace import RUN_CONFIG, Workspace
 
 _TAG_BAD = re.compile(r"[^a-z0-9._-]+")
-EMBEDDING_COLUMNS = ("date", "ticker", "view", "embedding")
 
 
 def run_id(tag: str, now: dt.datetime | None = None) -> str:
@@ -126,7 +126,17 @@ class RunDir:
     split_path = property(lambda self: self.path / "split.json")
     gamma_path = property(lambda self: self.path / "gamma.parquet")
     views_path = property(lambda self: self.path / "views.json")
-    embeddings_path = property(lambda self: self.path / "embeddings.parquet")
+    embeddings_dir = property(lambda self: self.path / "embeddings")  # where an export writes
+
+    @property
+    def embeddings_path(self) -> Path:
+        """The run's embeddings: its embeddings/ folder, or the embeddings.parquet of a run exported before it
+        (read either with dynmix.runs.embeddings).
+        """
+        legacy = self.path / "embeddings.parquet"
+        newer: Path = self.embeddings_dir
+        return legacy if legacy.exists() and not newer.exists() else newer
+
     report_path = property(lambda self: self.path / "report.json")
     report_md_path = property(lambda self: self.path / "report.md")
     forecast_dir = property(lambda self: self.path / "forecast")
@@ -188,19 +198,13 @@ class RunDir:
         return obj if isinstance(obj, dict) else {}
 
     # -- embeddings and forecast / planning tables ----------------------------------------------------------
-    def write_embeddings(self, frame: pl.DataFrame) -> Path:
-        return write_parquet(frame, self.embeddings_path)
-
     def checked_embeddings(self) -> Path:
-        """embeddings.parquet, checked against the contract's columns (date, ticker, view, embedding)."""
+        """The run's embeddings (either layout), checked readable."""
         path = self.embeddings_path
         if not path.exists():
-            raise DynMIXError(f"{path} not found: expected the run's embeddings (train the run to the end first)")
-        schema = pl.scan_parquet(path).collect_schema()
-        missing = [c for c in EMBEDDING_COLUMNS if c not in schema]
-        if missing:
-            raise DataError(f"missing column(s) {missing}: expected {list(EMBEDDING_COLUMNS)}", file=path)
-        return path
+            raise DynMIXError(f"{path} not found: expected the run's embeddings (train the run to the end first, or "
+                              f"`dynmix embed {self.name}`)")
+        return check_embeddings(path)
 
     def write_table(self, path: Path, frame: pl.DataFrame) -> Path:
         """Write one of this run's tables (e.g. `rd.vol_forecast_path`) atomically."""

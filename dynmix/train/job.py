@@ -132,7 +132,7 @@ def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Pat
     engine = run_session(session, objective, sampler, optimizer, scheduler, ctx, ema=ema, ckpt=ckpt,
                          progress=progress, max_steps=max_steps, info=info)
     if engine.done and ctx.is_main:
-        export_embeddings(model, vt, rd.embeddings_path,
+        export_embeddings(model, vt, rd.embeddings_dir,
                           embed_dates_per_batch(t, cfg.model, vt.window, len(vt.tickers), ctx.device), t.amp)
         rd.mark_complete()
         engine.recorder.info(f"done: {rd.path}")

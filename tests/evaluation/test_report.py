@@ -91,7 +91,7 @@ def test_too_few_sectors_noted_not_crash(home: Workspace, make_run: Callable[...
 def test_missing_embeddings_is_a_clear_error(home: Workspace, make_run: Callable[..., Path]) -> None:
     run_dir = make_run(views=("implicit",))
     (run_dir / "embeddings.parquet").unlink()
-    with pytest.raises(DynMIXError, match="embeddings.parquet not found"):
+    with pytest.raises(DynMIXError, match="embeddings not found"):
         evaluate_run(home, run_dir)
 
 

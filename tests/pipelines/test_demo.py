@@ -28,5 +28,5 @@ def test_demo_trains_both_targets_and_reports_them_side_by_side(home: Workspace)
     assert {"dynmix_implicit", "pca", "correlation", "random", f"{static.name}_implicit"} <= set(report["sector"])
     text = out.getvalue()
     assert "dynmix_implicit" in text and "kNN acc" in text and "dashboard" in text
-    for name in ("config.toml", "checkpoint.pt", "metrics.jsonl", "gamma.parquet", "embeddings.parquet"):
+    for name in ("config.toml", "checkpoint.pt", "metrics.jsonl", "gamma.parquet", "embeddings"):
         assert (run / name).exists() and (static / name).exists()

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from dynmix.cli.app import app
 from dynmix.data.store import Store
+from dynmix.runs.embeddings import read_embeddings
 from dynmix.workspace import Workspace
 from pipelines.synthetic import run_synthetic
 
@@ -32,7 +33,7 @@ def test_synthetic_report_recovers_the_planted_sectors(home: Workspace) -> None:
     assert sector["dynmix_implicit"]["ari"] >= 0.9  # test-period means of the branch that never sees the sector
     assert sector["dynmix_implicit"]["knn_accuracy"] >= 0.9
     assert sector["random"]["ari"] < 0.2
-    test_start = pl.read_parquet(result["run"] / "embeddings.parquet")["date"].max()
+    test_start = read_embeddings(result["run"] / "embeddings", ["implicit"])["date"].max()
     assert str(test_start) > report["split"]["train_end"]  # the encoders embedded dates they never trained on
     assert "ARI" in out.getvalue()
 

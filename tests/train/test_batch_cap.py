@@ -16,6 +16,7 @@ from dynmix.errors import DynMIXError
 from dynmix.losses.variance_target import VarianceTarget
 from dynmix.runs import memory
 from dynmix.runs.checkpoint import load_checkpoint
+from dynmix.runs.embeddings import read_embeddings
 from dynmix.runs.split import time_split
 from dynmix.train.job import train
 from dynmix.views.tensors import DateBlockSampler, ViewTensors
@@ -143,11 +144,11 @@ def test_train_max_steps_leaves_a_usable_run(views_home: Workspace, views: ViewT
     run = views_home.list_runs()[0]
     assert read_jsonl(run / "metrics.jsonl")[-1]["step"] == 2
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2 and "stopped at step 2" in r.output
-    assert not (run / "embeddings.parquet").exists()  # no export the user did not ask for
+    assert not (run / "embeddings").exists()  # no export the user did not ask for
     assert f"dynmix embed {run.name}" in " ".join(r.output.split())
     r = CliRunner().invoke(app, ["embed", run.name, "--device", "cpu"])  # the later stages can use the run
     assert r.exit_code == 0, r.output
-    assert pl.read_parquet(run / "embeddings.parquet").height == 3 * int(views.valid().sum())
+    assert read_embeddings(run / "embeddings").height == 3 * int(views.valid().sum())
     r = CliRunner().invoke(app, ["train", "--resume", run.name, "--max-steps", "4", "--no-progress"])
     assert r.exit_code == 0, r.output  # 4 steps in all
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 4

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import polars as pl
 from typer.testing import CliRunner
 
 from dynmix.cli.app import app
 from dynmix.config import DynMIXConfig, load_config, save_config
+from dynmix.runs.embeddings import read_embeddings
 from dynmix.workspace import Workspace
 
 runner = CliRunner()
@@ -38,8 +39,8 @@ def test_train_then_embed(views_home: Workspace, tiny_cfg: Callable[..., DynMIXC
     cfg = load_config(run / "config.toml")
     assert (cfg.train.epochs, cfg.train.seed, cfg.loss.variance_target) == (1, 3, "dispersion")
     assert cfg.model == tiny_cfg().model
-    before = pl.read_parquet(run / "embeddings.parquet")
-    (run / "embeddings.parquet").unlink()
+    before = read_embeddings(run / "embeddings")
+    shutil.rmtree(run / "embeddings")
     r = runner.invoke(app, ["embed", run.name, "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert pl.read_parquet(run / "embeddings.parquet").equals(before)
+    assert read_embeddings(run / "embeddings").equals(before)

@@ -11,6 +11,7 @@ from dynmix.config import DynMIXConfig, load_config
 from dynmix.errors import DynMIXError
 from dynmix.io import read_jsonl
 from dynmix.runs.checkpoint import load_checkpoint
+from dynmix.runs.embeddings import read_embeddings
 from dynmix.runs.models import load_run
 from dynmix.train import train
 from dynmix.views.tensors import ViewTensors
@@ -26,7 +27,7 @@ def test_a_run_folder_holds_everything(views_home: Workspace, views: ViewTensors
     run = train(views_home, cfg, run_name="Tiny Run!", progress=False)
     assert run.parent == views_home.runs and run.name.endswith("-tiny-run")
     assert {p.name for p in run.iterdir()} == {"config.toml", "checkpoint.pt", "metrics.jsonl", "gamma.parquet",
-                                               "views.json", "split.json", "embeddings.parquet"}
+                                               "views.json", "split.json", "embeddings"}
     assert load_config(run / "config.toml") == cfg
     split = json.loads((run / "split.json").read_text())
     assert split["n_train_dates"] > 0 and split["n_test_dates"] > 0 and split["train_end"] < split["test_start"]
@@ -36,7 +37,7 @@ def test_a_run_folder_holds_everything(views_home: Workspace, views: ViewTensors
         pl.Series([split["train_end"]]).str.to_date().item()) + 1
     rows = read_jsonl(run / "metrics.jsonl")
     assert rows and rows[-1]["epoch_end"] and all(k in rows[-1] for k in LOSS_KEYS)
-    emb = pl.read_parquet(run / "embeddings.parquet")
+    emb = read_embeddings(run / "embeddings")
     assert emb.height == 3 * int(views.valid().sum())
     assert emb["date"].max() > pl.Series([split["train_end"]]).str.to_date().item()  # test dates too
     ckpt = load_checkpoint(run / "checkpoint.pt")
@@ -49,7 +50,7 @@ def test_an_interrupted_run_resumes_exactly(views_home: Workspace, tiny_cfg: Cal
     cfg = tiny_cfg(epochs=2, checkpoint_every=4)
     full = train(views_home, cfg, run_name="full", progress=False)
     part = train(views_home, cfg, run_name="part", progress=False, max_steps=7)  # stops mid-epoch 0
-    assert not (part / "embeddings.parquet").exists()
+    assert not (part / "embeddings").exists()
     assert read_jsonl(part / "metrics.jsonl")[-1]["step"] == 7
     resumed = train(views_home, tiny_cfg(device="cpu"), resume=part.name, progress=False)
     assert resumed == part
@@ -63,7 +64,7 @@ def test_an_interrupted_run_resumes_exactly(views_home: Workspace, tiny_cfg: Cal
         torch.testing.assert_close(cb["model"][k], v, rtol=1e-6, atol=1e-7)
     for k, v in ca["ema"].items():
         torch.testing.assert_close(cb["ema"][k], v, rtol=1e-6, atol=1e-7)
-    ea, eb = pl.read_parquet(full / "embeddings.parquet"), pl.read_parquet(part / "embeddings.parquet")
+    ea, eb = read_embeddings(full / "embeddings"), read_embeddings(part / "embeddings")
     assert ea.select("date", "ticker", "view").equals(eb.select("date", "ticker", "view"))
 
 
@@ -88,4 +89,4 @@ def test_cuda_bf16_run_loads_back_on_cpu(views_home: Workspace, views: ViewTenso
     assert sum(r["loss"] for r in rows[-3:]) < sum(r["loss"] for r in rows[:3])
     _, model, vt = load_run(run, "cpu")
     assert next(model.parameters()).device.type == "cpu"
-    assert pl.read_parquet(run / "embeddings.parquet").height == 3 * int(views.valid().sum())
+    assert read_embeddings(run / "embeddings").height == 3 * int(views.valid().sum())

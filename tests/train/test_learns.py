@@ -16,6 +16,7 @@ on a quiet 2-core machine).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from dynmix.config import DynMIXConfig, ModelConfig, TrainConfig, ViewsConfig
 from dynmix.data.sources.synthetic import generate_market, write_market
 from dynmix.data.store import Store
 from dynmix.models.dynmix import DynMIX
+from dynmix.runs.embeddings import scan_view
 from dynmix.runs.models import load_run
 from dynmix.train import train
 from dynmix.views.build import build_views
@@ -74,9 +76,7 @@ def _retrieval(model: DynMIX, vt: ViewTensors, dates: torch.Tensor) -> float:
 def _sector_ari(run: Path, meta: pl.DataFrame, k: int) -> float:
     """KMeans ARI of the per-company mean implicit embedding over the training dates."""
     train_end = json.loads((run / "split.json").read_text())["train_end"]
-    emb = (pl.scan_parquet(run / "embeddings.parquet")
-           .filter((pl.col("view") == "implicit") & (pl.col("date") <= pl.lit(train_end).str.to_date()))
-           .collect())
+    emb = scan_view(run / "embeddings", "implicit", end=dt.date.fromisoformat(train_end[:10])).collect()
     tickers = emb["ticker"].to_numpy()
     x = np.stack(emb["embedding"].to_list())  # (S, D)
     names, inv = np.unique(tickers, return_inverse=True)

@@ -124,4 +124,4 @@ def test_train_selects_the_objective_and_the_run_loads_back(views_home,  # type:
     loaded_cfg, model, _ = load_run(run)
     assert loaded_cfg.loss.objective == objective
     assert (model.q_e is not None) == (objective == "byol")
-    assert (run / "embeddings.parquet").exists()
+    assert (run / "embeddings" / "embeddings.json").exists()
