@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.commands import read_rows, rows_markdown
 from benchmarks.scaling import QUANTITIES
 
 NO_GPU = "not measured: no GPU available to this task"
@@ -173,6 +174,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _table(["device", "threads", "assets", "median ms", "min ms", "median CPU ms", "load"],
                         planning_rows(report["planning"]))
     lines += ["## 5. Several GPUs", "", NO_MULTI_GPU, ""]
+    lines += rows_markdown(read_rows())  # section 6: benchmarks/commands.json (python -m benchmarks.commands)
     lines += [f"Notes: {n}" for n in report.get("notes", [])]
     return "\n".join(lines).rstrip() + "\n"
 

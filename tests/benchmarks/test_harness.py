@@ -68,3 +68,15 @@ def test_quick_run_writes_results(tmp_path: Path) -> None:
     assert "round(200 / N)" in md and "8 dates in 2 steps of <= 5 dates" in md
     assert "torch.compile: not measured in this run" in md and "CUDA graphs: not measured: no GPU" in md
     assert "not measured: no GPU available" in md and "not measured: no multi-GPU machine" in md
+
+
+def test_a_command_is_measured_in_a_fresh_process_and_shown_in_section_6(tmp_path: Path) -> None:
+    from benchmarks.commands import measure_command, rows_markdown
+
+    res = measure_command(tmp_path / "ws", ["views", "build", "--no-progress"], timeout_s=300)
+    assert res["rc"] == 1 and "dynmix data sample" in res["tail"]  # an empty store: a clean error, measured
+    assert res["wall_s"] > 0 and res["peak_rss_mb"] > 20 and len(res["loadavg_before"]) == 3
+    row = {"date": "2026-12-03 23:20", "args": ["views", "build"], "market": "5,000 x 25 y", **res}
+    md = "\n".join(rows_markdown([row]))
+    assert "## 6. Commands as the user runs them" in md and "`dynmix views build`" in md and "5,000 x 25 y" in md
+    assert rows_markdown([]) == []
