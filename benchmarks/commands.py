@@ -5,7 +5,8 @@
 
 Runs `dynmix --home HOME ARGS` (the console script's entry point, `dynmix.cli.main`) in a child process (cold
 start: the imports are timed too), reads the child's peak RSS from `getrusage(RUSAGE_CHILDREN)` of a wrapper
-process that runs only that child, and appends one row to benchmarks/commands.json; RESULTS.md shows those rows (section 6).
+process that runs only that child, and appends one row to benchmarks/commands.json; RESULTS.md shows those
+rows (section 6).
 """
 
 from __future__ import annotations

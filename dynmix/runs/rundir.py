@@ -198,6 +198,12 @@ class RunDir:
         return obj if isinstance(obj, dict) else {}
 
     # -- embeddings and forecast / planning tables ----------------------------------------------------------
+    def write_embeddings(self, frame: pl.DataFrame) -> Path:
+        """Write a long frame (date, ticker, view, embedding) as embeddings.parquet, the layout of older runs, for
+        embeddings made by other means (tests, tools); the run's own export writes embeddings/ (train/embed.py).
+        """
+        return write_parquet(frame, self.path / "embeddings.parquet")
+
     def checked_embeddings(self) -> Path:
         """The run's embeddings (either layout), checked readable."""
         path = self.embeddings_path
