@@ -153,15 +153,15 @@ def similarity_over_time(path: Path, view: str, ticker: str, others: list[str]) 
 # ---- planner ----------------------------------------------------------------------------------------------
 @st.cache_data(show_spinner="planning…")
 def _plan(home: str, run_dir: str, date: dt.date, risk_aversion: float, cost: float, horizon: int,
-          version: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+          hierarchical: bool, version: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     from dynmix.planning.service import plan_at  # torch and the models: only when the planner runs
 
     return plan_at(Workspace(Path(home)), Path(run_dir), date, risk_aversion=risk_aversion, cost=cost,
-                           horizon=horizon)
+                           horizon=horizon, hierarchical=hierarchical)
 
 
 def plan(ws: Workspace, run_dir: Path, date: dt.date, *, risk_aversion: float, cost: float,
-         horizon: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+         horizon: int, hierarchical: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """plan_at's (weights, trajectories), cached per inputs and checkpoint version (plan_at loads the model)."""
     v = artifacts.version(RunDir(run_dir).checkpoint_path)
-    return _plan(str(ws.home), str(run_dir), date, risk_aversion, cost, horizon, v)
+    return _plan(str(ws.home), str(run_dir), date, risk_aversion, cost, horizon, hierarchical, v)

@@ -39,8 +39,27 @@ def trajectories_chart(traj: pl.DataFrame) -> go.Figure:
     for col, y in ((1, "cumulative"), (2, "vol")):
         fig.add_trace(go.Scatter(x=mean["step"], y=mean[y], mode="lines+markers", name=f"mean {y}",
                                  line={"color": PALETTE[1], "width": 2.5}), row=1, col=col)
+    if "realised" in df.columns:
+        real = df.filter(pl.col("sample") == samples[0]).select("step", "realised").drop_nans().drop_nulls()
+        if real.height:
+            cum = (1.0 + real["realised"]).cum_prod() - 1.0
+            fig.add_trace(go.Scatter(x=real["step"], y=cum, mode="lines+markers", name="what happened",
+                                     line={"color": PALETTE[3 % len(PALETTE)], "width": 2.5, "dash": "dash"}),
+                          row=1, col=1)
     fig.update_xaxes(title="step ahead (days)")
     return finish(fig, f"Imagined trajectories ({len(samples)} of {df['sample'].n_unique()} samples)")
+
+
+def targets_chart(weights: pl.DataFrame) -> go.Figure:
+    """The strategic target against the tactical plan's weights to hold now (first step), per ticker."""
+    if weights.height == 0 or "target" not in weights.columns:
+        return empty("no strategic target (flat planner)")
+    first = weights.filter(pl.col("step") == pl.col("step").min()).sort("target", descending=True)
+    long = first.select("ticker", pl.col("target").alias("strategic target"),
+                        pl.col("weight").alias("tactical weight")).unpivot(index="ticker", variable_name="level")
+    fig = px.bar(long, x="ticker", y="value", color="level", barmode="group", color_discrete_sequence=QUALITATIVE)
+    fig.update_yaxes(title="weight")
+    return finish(fig, "Strategic target vs tactical weights (now)")
 
 
 def equity_chart(equity: pl.DataFrame) -> go.Figure:

@@ -43,11 +43,14 @@ else:
                                float(plan_cfg.get("cost", 1e-3)) * 1e4, 5.0, key="plan_cost")
     horizon = c3.slider("Horizon (days)", 1, 20, int(plan_cfg.get("horizon", 5)), key="plan_horizon")
     date = st.select_slider("Date", options=dates, value=dates[0], key="plan_date")
+    hierarchical = st.toggle("Hierarchical (a monthly strategic target over groups, tracked weekly)",
+                             value=False, key="plan_hier")
     if st.button("Plan", icon=":material/play_arrow:", key="plan_button", type="primary"):
         st.session_state["planner_on"] = True  # from now on every change of a control re-plans
     if st.session_state.get("planner_on"):
         try:
-            planned, traj = loaders.plan(ws, run, date, risk_aversion=rho, cost=cost_bps / 1e4, horizon=horizon)
+            planned, traj = loaders.plan(ws, run, date, risk_aversion=rho, cost=cost_bps / 1e4, horizon=horizon,
+                                         hierarchical=hierarchical)
         except DynMIXError as e:
             st.error(f"The planner could not run: {e}")
         except Exception as e:  # noqa: BLE001 - the page explains any planner failure instead of a traceback
@@ -58,6 +61,8 @@ else:
                 components.chart(charts.planned_weights_chart(planned), key="planned_weights")
             with right:
                 components.chart(charts.trajectories_chart(traj), key="trajectories")
+            if "target" in planned.columns:
+                components.chart(charts.targets_chart(planned), key="targets")
             step = int(planned["step"].min())  # type: ignore[arg-type]
             first = planned.filter(pl.col("step") == step).sort("weight", descending=True)
             st.caption(f"Weights to hold now (step {step}), largest first:")

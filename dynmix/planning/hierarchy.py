@@ -80,6 +80,23 @@ def strategic_config(cfg: PlanConfig) -> PlanConfig:
     return replace(cfg, horizon=cfg.strategic_horizon, max_weight=None, turnover_budget=None, long_only=True)
 
 
+def strategic_target(strategic: PortfolioMPC, daily: Forecast, reps: np.ndarray, w_prev: torch.Tensor,
+                     cfg: PlanConfig, warm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The strategic level once: groups of the (A, E) embeddings `reps`, the monthly aggregate of the daily
+    forecast (strategic_days x strategic_horizon steps), the budgets' plan from the current weights w_prev (A,).
+    Returns the target weights (A,) (the first month's budgets spread by inverse variance within each group) and
+    the strategic plan's raw mean (a warm start for the next month while the groups keep their number).
+    """
+    monthly = aggregate(daily, cfg.strategic_days)
+    labels = group_assets(reps, cfg.groups, cfg.seed)
+    within = within_weights(monthly, labels)  # (G, A)
+    budgets_prev = within.new_zeros(within.shape[0]).index_add_(0, torch.as_tensor(labels), w_prev.to(within))
+    if warm is not None and warm.shape[-1] != within.shape[0]:
+        warm = None
+    splan = strategic.plan(group_forecast(monthly, within), budgets_prev, prev_mean=warm)
+    return (splan.first @ within).float(), splan.mean
+
+
 def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
                           skill: Skill | None = None) -> WeightFn:
     """A backtest WeightFn: monthly strategic budgets over embedding clusters, weekly tactical MPC tracking them.
@@ -113,14 +130,10 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
         month = (day.year, day.month)
         same = state["assets"] == key
         if state["month"] != month or not same:
-            monthly = aggregate(daily(t, assets, cfg.strategic_days * cfg.strategic_horizon), cfg.strategic_days)
-            labels = group_assets(panel.reps[t, assets].float().cpu().numpy(), cfg.groups, cfg.seed)
-            within = within_weights(monthly, labels)  # (G, A)
-            budgets_prev = within.new_zeros(within.shape[0]).index_add_(0, torch.as_tensor(labels), prev.to(within))
-            warm = state["s_mean"] if cfg.warm_start and same and state["s_mean"] is not None and (
-                state["s_mean"].shape[-1] == within.shape[0]) else None
-            splan = strategic.plan(group_forecast(monthly, within), budgets_prev, prev_mean=warm)
-            state.update(month=month, target=(splan.first @ within).float(), s_mean=splan.mean)
+            warm = state["s_mean"] if cfg.warm_start and same else None
+            target, s_mean = strategic_target(strategic, daily(t, assets, cfg.strategic_days * cfg.strategic_horizon),
+                                              panel.reps[t, assets].float().cpu().numpy(), prev, cfg, warm)
+            state.update(month=month, target=target, s_mean=s_mean)
         warm = state["mean"] if cfg.warm_start and same else None
         plan = tactical.plan(daily(t, assets, cfg.horizon), prev, prev_mean=warm, target=state["target"])
         state.update(assets=key, mean=plan.mean)

@@ -29,7 +29,7 @@ from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
 from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
-from dynmix.planning.hierarchy import hierarchical_strategy
+from dynmix.planning.hierarchy import hierarchical_strategy, strategic_config, strategic_target
 from dynmix.planning.portfolio import PortfolioMPC
 from dynmix.planning.skill import Skill, shrink, trailing_mean_skill
 from dynmix.planning.stats import judge
@@ -46,12 +46,15 @@ COSTS_BPS = (0.0, 10.0, 25.0)  # cost levels of every backtest (with the config'
 
 
 def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *, risk_aversion: float | None = None,
-            cost: float | None = None, horizon: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+            cost: float | None = None, horizon: int | None = None,
+            hierarchical: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Plan from cash at the close of `date` (the last view date <= it) over the companies alive then.
 
-    Returns (weights: ticker, step, weight) with step 1..H the day each weight is held, and the planner's elite
-    imagined trajectories (sample, step, ret, vol): predicted daily portfolio return and volatility per step.
-    μ̂ is shrunk by the skill `dynmix plan` measured (report["planning"]["skill"]) when there is one.
+    Returns (weights: ticker, step, weight [, target]) with step 1..H the day each weight is held, and the
+    planner's elite imagined trajectories (sample, step, ret, vol, realised): predicted daily portfolio return and
+    volatility per step, and what the planned weights actually returned that day (NaN after the last date).
+    μ̂ is shrunk by the skill `dynmix plan` measured (report["planning"]["skill"]) when there is one. With
+    `hierarchical`, the strategic level sets a target first (`target`: its weight per ticker) that the plan tracks.
     """
     rd = RunDir.of(run_dir)
     device = run_device(rd)
@@ -68,19 +71,36 @@ def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *,
     if pc.shrink_mu and isinstance(measured, dict):  # the skill `dynmix plan` measured on the training period
         forecast = shrink(forecast, Skill(**{k: measured[k] for k in ("ic", "ic_se", "origins", "dispersion")},
                                           horizon=int(measured.get("horizon", 1))))
+    cash = torch.zeros(len(risk.tickers))
+    target = None
     with single_thread():
-        plan = PortfolioMPC(pc).plan(forecast, torch.zeros(len(risk.tickers)))
+        if hierarchical:
+            long = risk.forecast(pc.strategic_days * pc.strategic_horizon)
+            if pc.shrink_mu and isinstance(measured, dict):
+                long = shrink(long, Skill(**{k: measured[k] for k in ("ic", "ic_se", "origins", "dispersion")},
+                                          horizon=int(measured.get("horizon", 1))))
+            target, _ = strategic_target(PortfolioMPC(strategic_config(pc)), long,
+                                         panel.reps[0, risk.assets].float().cpu().numpy(), cash, pc)
+        plan = PortfolioMPC(pc).plan(forecast, cash, target=target)
     H, A = plan.weights.shape
     weights = pl.DataFrame({
         "ticker": risk.tickers * H,
         "step": np.repeat(np.arange(1, H + 1), A),
         "weight": plan.weights.double().numpy().reshape(-1),  # (H, A) row-major
     })
+    if target is not None:
+        weights = weights.with_columns(pl.Series("target", np.tile(target.double().numpy(), H)))
+    ahead = vt.raw_returns[risk.assets.to(vt.raw_returns.device)].double().cpu().numpy()  # (A, T) log returns
+    realised = np.full(H, np.nan)
+    for h in range(1, H + 1):
+        if t + h < ahead.shape[1]:
+            realised[h - 1] = float(plan.weights[h - 1].double().numpy() @ np.nan_to_num(np.expm1(ahead[:, t + h])))
     ret, vol = plan.trajectories["ret"], plan.trajectories["vol"]  # (H, E)
     E = ret.shape[1]
     traj = pl.DataFrame({
         "sample": np.tile(np.arange(E), H), "step": np.repeat(np.arange(1, H + 1), E),
         "ret": ret.double().numpy().reshape(-1), "vol": vol.double().numpy().reshape(-1),
+        "realised": np.repeat(realised, E),
     })
     return weights, traj
 

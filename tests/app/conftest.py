@@ -203,9 +203,9 @@ def fake_planner(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
     calls: list[dict[str, object]] = []
 
     def plan_at(ws: Workspace, run_dir: Path, date: dt.date, *, risk_aversion: float, cost: float,
-                horizon: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+                horizon: int, hierarchical: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
         calls.append({"run": run_dir.name, "date": date, "risk_aversion": risk_aversion, "cost": cost,
-                      "horizon": horizon})
+                      "horizon": horizon, "hierarchical": hierarchical})
         tickers = list(SECTORS)
         tilt = np.linspace(1.0, 0.0, len(tickers)) / (1.0 + risk_aversion)  # more risk aversion: more equal
         w = (1.0 / len(tickers) + tilt - tilt.mean()).clip(0)
@@ -215,7 +215,9 @@ def fake_planner(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
         rng = np.random.default_rng(0)
         traj = pl.DataFrame({"sample": np.repeat(np.arange(20), horizon), "step": np.tile(np.arange(1, horizon + 1),
                              20), "ret": rng.normal(0.0005, 0.01, 20 * horizon), "vol": 0.01 + rng.random(20 * horizon)
-                             * 0.002})
+                             * 0.002, "realised": np.tile(rng.normal(0.0, 0.01, horizon), 20)})
+        if hierarchical:
+            weights = weights.with_columns(pl.lit(1.0 / len(tickers)).alias("target"))
         return weights, traj
 
     module = types.ModuleType("dynmix.planning.service")

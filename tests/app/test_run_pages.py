@@ -106,6 +106,9 @@ def test_planner_plans_and_replans_on_risk_aversion(dashboard, full_home, facts,
     assert fake_planner[-1]["risk_aversion"] == 40.0
     new = at.dataframe[0].value
     assert new["weight"].max() - new["weight"].min() < spread  # more risk aversion: closer to equal weights
+    assert fake_planner[-1]["hierarchical"] is False
+    at.toggle(key="plan_hier").set_value(True).run()
+    assert not at.exception and fake_planner[-1]["hierarchical"] is True
 
 
 def test_planner_backtest_table_holds_strategies_and_costs_are_a_control(dashboard, full_home):

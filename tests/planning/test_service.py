@@ -147,12 +147,20 @@ def test_world_risk_model_speaks_the_planning_protocol(tiny: TinyRun) -> None:
 def test_plan_at_gives_simplex_weights_and_trajectories(tiny: TinyRun) -> None:
     date = json.loads((tiny.run_dir / "split.json").read_text())["test_start"]
     weights, traj = plan_at(tiny.ws, tiny.run_dir, date, risk_aversion=10.0, cost=0.002, horizon=3)
-    assert weights.columns == ["ticker", "step", "weight"] and traj.columns == ["sample", "step", "ret", "vol"]
+    assert weights.columns == ["ticker", "step", "weight"]
+    assert traj.columns == ["sample", "step", "ret", "vol", "realised"]
+    realised = traj.group_by("step").agg(pl.col("realised").n_unique().alias("n"), pl.col("realised").first())
+    assert (realised["n"] == 1).all() and realised["realised"].is_finite().all()  # test dates: it happened
+    assert realised["realised"].abs().max() < 0.2  # type: ignore[operator]
     assert sorted(weights["step"].unique().to_list()) == [1, 2, 3]
     per_step = weights.group_by("step").agg(pl.col("weight").sum(), pl.len())
     assert np.allclose(per_step["weight"].to_numpy(), 1.0, atol=1e-5) and (per_step["len"] == 6).all()
     assert weights["weight"].min() >= 0  # type: ignore[operator]
     assert traj["sample"].n_unique() == 8 and (traj["vol"] > 0).all()
+    hier, _ = plan_at(tiny.ws, tiny.run_dir, date, horizon=3, hierarchical=True)
+    assert hier.columns == ["ticker", "step", "weight", "target"]
+    target = hier.filter(pl.col("step") == 1)["target"].to_numpy()
+    assert np.isclose(target.sum(), 1.0, atol=1e-5) and (target >= -1e-9).all()
 
 
 def test_plan_at_without_a_world_model_says_what_to_run(tiny: TinyRun, tmp_path: Path) -> None:
