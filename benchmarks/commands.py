@@ -50,9 +50,9 @@ def rows_markdown(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = ["## 6. Commands as the user runs them", "",
-             "Each in a fresh process (cold start, imports included), `python -m benchmarks.commands`; peak RSS of "
-             "the command's process. Load average (1/5/15 min) before and after; on 2 cores a load above 2 inflates "
-             "the times.", "",
+             "Each in a fresh process (cold start, imports included), `python -m benchmarks.commands` (rows noted "
+             "`/usr/bin/time -v` were measured with it); peak RSS of the command's process. Load average (1/5/15 "
+             "min) before and after; on 2 cores shared with other jobs a load above 2 inflates the times.", "",
              "| date | command | market | wall s | CPU s | peak MiB | exit | load before; after | note |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

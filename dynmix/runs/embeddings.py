@@ -5,7 +5,9 @@ Layout (HOME/runs/<run-id>/embeddings/):
                             "rows": S, "first_date": ..., "last_date": ..., "clipped": c}
     year=YYYY/part.parquet  date (Date), ticker (String), explicit, implicit (each Array[Float16, D]); sorted by
                             date then ticker, row groups of ROW_GROUP rows (their date statistics let a reader
-                            skip what it does not need)
+                            skip what it does not need); the halves byte-stream-split then zstd (220 bytes per
+                            company-day for D = 64, against 256 raw and 237 with zstd alone, measured on a
+                            5,000-company export)
 
 Only the explicit and implicit representations are stored: fused = (explicit + implicit) / 2 is made on read,
 in float32. `every` = k keeps every k-th date of the views, counted back from the last (so the latest date is
@@ -197,7 +199,8 @@ def write_embeddings(blocks: Iterator[tuple[pl.Series, pl.Series, np.ndarray, np
                 if writer is None:
                     writer = pq.ParquetWriter(tmp / f"year={int(y)}" / "part.parquet", table.schema,
                                               compression="zstd", use_dictionary=["ticker"],
-                                              write_statistics=["date", "ticker"])
+                                              write_statistics=["date", "ticker"], column_encoding={
+                                                  f"{v}.list.element": "BYTE_STREAM_SPLIT" for v in STORED})
                 writer.write_table(table, row_group_size=ROW_GROUP)
                 rows, clipped = rows + len(sel), clipped + c_e + c_i
             first = first or date_s[0]

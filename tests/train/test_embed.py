@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -68,6 +69,8 @@ def test_the_export_is_float16_by_year_and_reads_back_as_the_frame(tiny_cfg: Cal
     assert (meta["dim"], meta["every"], meta["dtype"], meta["rows"]) == (8, 1, "float16", int(views.valid().sum()))
     schema = pl.read_parquet_schema(out / "year=2016" / "part.parquet")
     assert schema["explicit"] == pl.Array(pl.Float16, 8) and "fused" not in schema  # fused is made on read
+    col = pq.ParquetFile(out / "year=2016" / "part.parquet").metadata.row_group(0).column(2)
+    assert col.path_in_schema.startswith("explicit") and "BYTE_STREAM_SPLIT" in col.encodings
     got = emb.read_embeddings(out)
     assert got.select("date", "ticker", "view").equals(ref.select("date", "ticker", "view"))
     a, b = (np.asarray(f["embedding"].list.to_array(8).to_numpy()) for f in (got, ref))
