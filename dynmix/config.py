@@ -212,7 +212,7 @@ def _renamed(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 # Allowed values beyond the type, checked on load: (section, key) -> (low, high, low inclusive, high inclusive) or
-# the choices of a string. Integers not listed must be >= 1 (sizes, counts, windows), seeds >= 0.
+# the choices of a string. Integers not listed must be >= 1 (sizes, counts, windows); seeds and checkpoint_every >= 0.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("loss", "objective"): OBJECTIVES, ("loss", "variance_target"): VARIANCE_TARGETS, ("train", "device"): DEVICES,
     ("plan", "method"): ("mppi", "cem"), ("backtest", "rebalance"): ("D", "W", "M", "Q", "Y"),
@@ -223,7 +223,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, bool]] = {
     ("views", "factors"): (0, INF, True, True), ("world", "loadings"): (0, INF, True, True),
     ("model", "dropout"): (0, 1, True, False), ("loss", "gamma0"): (0, INF, False, True),
     ("loss", "gamma_lo"): (0, INF, False, True), ("loss", "gamma_hi"): (0, INF, False, True),
-    ("loss", "temperature"): (0, INF, False, True), ("train", "train_frac"): (0, 1, False, False),
+    ("loss", "temperature"): (0, INF, False, True), ("train", "train_frac"): (0, 1, False, True),
     ("plan", "temperature"): (0, INF, False, True), ("plan", "momentum"): (0, 1, True, False),
     ("plan", "noise_corr"): (0, 1, True, False), ("plan", "gross_limit"): (1, INF, True, True),
     ("plan", "target_vol"): (0, INF, False, True), ("world", "rho"): (0, 1, False, True),
@@ -245,7 +245,7 @@ def _type_name(annotation: str) -> str:
 def _range(section: str, name: str, annotation: str) -> tuple[float, float, bool, bool] | None:
     if (section, name) in RANGES:
         return RANGES[(section, name)]
-    if name == "seed":
+    if name in ("seed", "checkpoint_every"):  # checkpoint_every = 0: no periodic checkpoints, only the last
         return (0, INF, True, True)
     if annotation.startswith("int"):
         return (1, INF, True, True)

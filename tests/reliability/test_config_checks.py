@@ -19,7 +19,7 @@ BAD = [
     ("[train]\nepochs = 2.5\n", r"\[train\] epochs = 2.5: expected an integer"),
     ("[train]\namp = 1\n", r"\[train\] amp = 1: expected true or false"),
     ("[train]\nlr = -0.1\n", r"\[train\] lr = -0.1: expected a number > 0"),
-    ("[train]\ntrain_frac = 1.0\n", r"train_frac = 1.0: expected a number > 0 and < 1"),
+    ("[train]\ntrain_frac = 1.5\n", r"train_frac = 1.5: expected a number > 0 and <= 1"),
     ("[train]\nema_momentum = 0.9\n", r"ema_momentum = 0.9: expected two numbers"),
     ("[loss]\nobjective = \"simclr\"\n", r"objective = 'simclr': expected one of vicreg, sigreg"),
     ("[loss]\ngamma_lo = 3.0\n", r"gamma_lo = 3.0, gamma_hi = 2.0: expected gamma_lo <= gamma_hi"),
