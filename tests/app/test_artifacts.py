@@ -101,3 +101,22 @@ def test_projection_methods_and_fallback():
     assert embedmap.available_methods()[:2] == ["PCA", "t-SNE"]
     labels = embedmap.kmeans_labels(np.vstack([x[:6] + 10, x[6:] - 10]), 2)
     assert len(set(labels[:6])) == 1 and len(set(labels[6:])) == 1 and labels[0] != labels[-1]
+
+
+def test_the_map_reads_the_float16_yearly_layout_like_the_older_file(full_home, facts, tmp_path):
+    from dynmix.runs import embeddings as emb
+
+    legacy = full_home / "runs" / facts.full_run / "embeddings.parquet"
+    frame = pl.read_parquet(legacy).sort("date", "ticker")
+    e, i = (frame.filter(pl.col("view") == v) for v in ("explicit", "implicit"))
+    d = facts.dim
+    blocks = iter([(e["date"], e["ticker"], e["embedding"].list.to_array(d).to_numpy(),
+                    i["embedding"].list.to_array(d).to_numpy())])
+    new = emb.write_embeddings(blocks, tmp_path / "embeddings", dim=d)
+    assert embedmap.views_and_dates(new) == embedmap.views_and_dates(legacy)
+    day = embedmap.views_and_dates(legacy)[1][5]
+    (t_old, x_old), (t_new, x_new) = (embedmap.on_date(p, "implicit", day) for p in (legacy, new))
+    assert t_old == t_new and np.allclose(x_old, x_new, atol=5e-3)  # float16
+    sim_old, sim_new = (embedmap.similarity_over_time(p, "implicit", "AAA", ["AAB", "BBA"]) for p in (legacy, new))
+    assert sim_old.select("date", "ticker").equals(sim_new.select("date", "ticker"))
+    assert np.allclose(sim_old["similarity"].to_numpy(), sim_new["similarity"].to_numpy(), atol=1e-3)
