@@ -41,7 +41,12 @@ def refresh_panel() -> None:
             def advance(done: int, total: int) -> None:
                 bar.progress(done / total, text=f"{done} / {total} tickers")
 
-            result = refresher.refresh_in_chunks(ws, tickers, advance)
+            try:
+                result = refresher.refresh_in_chunks(ws, tickers, advance)
+            except DynMIXError as e:  # another command is writing the workspace, or a damaged store file
+                box.update(label="Refresh not done", state="error")
+                st.error(str(e))
+                return
             if result.nothing_came_back:
                 box.update(label="No data came back: are you offline?", state="error")
                 first = next(iter(result.failed.values()))

@@ -77,3 +77,34 @@ def test_refresh_rejects_a_bad_ticker(dashboard, writable_home, fake_yahoo):
     assert not at.exception
     assert "not valid" in at.error[0].value
     assert fake.calls == []
+
+
+def test_refresh_while_another_command_writes_says_busy(dashboard, writable_home, fake_yahoo, monkeypatch):
+    import threading
+
+    import app.refresh
+    from dynmix.lock import writer_lock
+
+    fake = fake_yahoo(False)
+    monkeypatch.setattr(app.refresh, "LOCK_WAIT", 0.2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with writer_lock(writable_home, "dynmix train"):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        held.wait(5)
+        at = dashboard(writable_home).run()
+        at.switch_page("screens/data.py").run()
+        at.text_input(key="refresh_tickers").set_value("newco")
+        at.button(key="refresh_button").click().run()
+    finally:
+        release.set()
+        t.join()
+    assert not at.exception
+    assert any("busy" in e.value and "dynmix train" in e.value for e in at.error), [e.value for e in at.error]
+    assert fake.calls == [] and "NEWCO" not in Store(writable_home / "store").tickers()
