@@ -18,6 +18,7 @@ from dynmix.errors import DynMIXError
 from dynmix.evaluation.baselines import baseline_vectors, pearson_similarity, period, returns_panel
 from dynmix.evaluation.collapse import collapse_metrics
 from dynmix.evaluation.probes import LOO_MAX, probe_set, sector_metrics
+from dynmix.evaluation.regimes import regime_report
 from dynmix.evaluation.run_inputs import RunInputs, embedding_rows, load_run_inputs, mean_embeddings
 from dynmix.evaluation.similarity import MIN_OBS, cosine_matrix, similarity_metrics
 from dynmix.runs.report_md import headline_table, render_markdown
@@ -115,8 +116,13 @@ def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Pat
     collapse = {key: collapse_metrics(embedding_rows(path, key if key in VIEWS else "implicit",
                                                      run.test_start, run.test_end))
                 for key, path in sources.items()}
+    regimes: dict[str, Any] | None = None
+    if run.rd.gamma_path.exists():
+        regimes = regime_report(run)
+    else:
+        notes.append(f"{run.rd.gamma_path.name} not in the run folder: no per-date scores by regime")
     ours = {"split": run.split, "sector": sector, "similarity": similarity, "hedging": hedging,
-            "collapse": collapse, "notes": notes}
+            "collapse": collapse, "regimes": regimes, "notes": notes}
     return run.rd.update_report(ours)
 
 

@@ -9,12 +9,13 @@ from typing import Any
 LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover", "cvar95",
                    "maxDD", "turn"}
 NO_BEST = {"p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi"}  # columns no end of which is "better"
-LOWER_PREFIXES = ("nll", "rel_mse")  # forecast columns: nll_train, nll_test, rel_mse_h1, ...
+LOWER_PREFIXES = ("nll", "rel_mse", "pair_vol_")  # nll_train, rel_mse_h1, ..., pair_vol_stressed
 TITLES = {
     "sector": "Sector recovery (test-period vectors, leave-one-company-out)",
     "similarity": "Similarity -> future (train-period similarity vs test-period return correlation)",
     "hedging": "Hedging with the least similar company (test-period annualised volatility)",
     "collapse": "Collapse (test-period embeddings, per view)",
+    "regimes": "Per-date scores by market-volatility regime",
 }
 PROTOCOL = (
     "Protocol: dates up to `train_end` are the train period and later dates the test period; the encoders "
@@ -27,7 +28,11 @@ PROTOCOL = (
     "volatility of each company paired equally with its least similar company. Baselines (PCA loadings, "
     "correlation rows, random vectors, and the Pearson correlation itself for similarity) are computed from "
     "the same period's returns only. The explicit view contains the sector one-hot, so its sector scores are "
-    "an upper reference, not a result."
+    "an upper reference, not a result. Per-date scores by regime: each test date is calm, mid or stressed by "
+    "its market volatility against the training dates' terciles; that date's embeddings alone give the "
+    "similarity, scored against the return correlation realised over the regime's test dates (Spearman), "
+    "precision@k of same-sector neighbours, and the next-day volatility of the pair with the least similar "
+    "company; `_per_date` pools the three regimes."
 )
 
 
@@ -136,12 +141,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             out += planning_markdown(value)
         elif _is_table(value):
             out += [f"## {TITLES.get(key, key.capitalize())}", "", markdown_table(value, first), ""]
-        elif key in TITLES:
+        elif key in TITLES and not value:
             out += [f"## {TITLES[key]}", "", "_not available (see notes)_", ""]
         elif isinstance(value, dict):
             for sub, table in value.items():
                 if _is_table(table):
-                    out += [f"## {key.capitalize()}: {sub}", "", markdown_table(table, first), ""]
+                    title = TITLES[key] if key in TITLES else f"{key.capitalize()}: {sub}"
+                    out += [f"## {title}", "", markdown_table(table, first), ""]
     if key_notes := report.get("notes"):
         out += ["## Notes", ""] + [f"- {n}" for n in key_notes] + [""]
     return "\n".join(out)

@@ -59,7 +59,8 @@ def write_market(ws: Workspace, sectors: dict[str, str], seed: int = 0) -> list[
 
 
 def write_run(ws: Workspace, run_id: str, sectors: dict[str, str], dates: list[dt.date], *, noise: float = 0.05,
-              dim: int = 8, seed: int = 0, views: tuple[str, ...] = ("explicit", "implicit", "fused")) -> Path:
+              dim: int = 8, seed: int = 0, views: tuple[str, ...] = ("explicit", "implicit", "fused"),
+              gamma: bool = True) -> Path:
     """A run folder following the trainer's contract; embeddings = sector centre + daily noise."""
     rng = np.random.default_rng(seed)
     names = sorted(set(sectors.values()))
@@ -79,6 +80,10 @@ def write_run(ws: Workspace, run_id: str, sectors: dict[str, str], dates: list[d
                                      schema={"date": pl.Date, "ticker": pl.String, "view": pl.String,
                                              "embedding": pl.List(pl.Float32)}))
     pl.concat(rows).write_parquet(run_dir / "embeddings.parquet")
+    if gamma:  # a market volatility that rises and falls, as the trainer writes it
+        vol = 0.2 + 0.1 * np.sin(np.arange(len(dates)) / 15.0)
+        pl.DataFrame({"date": dates, "gamma": 1.0, "market_vol": vol, "dispersion": 0.0,
+                      "train": np.arange(len(dates)) < TRAIN_DAYS}).write_parquet(run_dir / "gamma.parquet")
     return run_dir
 
 

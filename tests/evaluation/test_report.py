@@ -14,7 +14,7 @@ from dynmix.evaluation.report import evaluate_run, headline_table
 from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
-OWN_KEYS = ["split", "sector", "similarity", "hedging", "collapse", "notes"]
+OWN_KEYS = ["split", "sector", "similarity", "hedging", "collapse", "regimes", "notes"]
 SECTOR_KEYS = {"knn_accuracy", "logreg_accuracy", "macro_f1", "ari", "nmi"}
 OTHER = "20260101-000001-static_implicit"
 METHODS = {"dynmix_implicit", "dynmix_explicit", "dynmix_fused", OTHER, "pca", "correlation", "random"}
@@ -57,7 +57,8 @@ def test_report_md_and_headline(evaluated: Evaluated) -> None:
     md = (run_dir / "report.md").read_text()
     for title in ("Sector recovery", "Similarity -> future", "Hedging", "Collapse", "Notes", "Protocol"):
         assert title in md
-    assert md.count("| method |") == 3 and md.count("| view |") == 1
+    assert md.count("| method |") == 4 and md.count("| view |") == 1  # sector, similarity, hedging, regimes
+    assert "## Per-date scores by market-volatility regime" in md and "spearman_future_corr_stressed" in md
     assert "| **1.000** |" in md  # best values are bold
     assert "| dynmix_implicit |" in md and "| pearson |" in md
     table = headline_table(report)
