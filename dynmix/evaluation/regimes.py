@@ -39,6 +39,7 @@ from dynmix.evaluation.similarity import (
     return_correlation,
     spearman_future,
 )
+from dynmix.runs.embeddings import scan_view
 
 REGIMES: tuple[str, ...] = ("calm", "mid", "stressed")
 MAX_DATES = 120  # per regime: per-date scores of more dates change the mean little and cost time
@@ -59,8 +60,9 @@ def regime_labels(market_vol: np.ndarray, train: np.ndarray) -> tuple[np.ndarray
 
 
 def _date_embeddings(path: Any, view: str, dates: list[dt.date]) -> dict[dt.date, tuple[list[str], np.ndarray]]:
-    df = (pl.scan_parquet(path).filter((pl.col("view") == view) & pl.col("date").is_in(dates))
-          .select("date", "ticker", "embedding").collect())
+    some = pl.Series(dates, dtype=pl.Date)
+    df = (scan_view(path, view, min(dates, default=None), max(dates, default=None))  # either layout
+          .filter(pl.col("date").is_in(some.implode())).collect())
     if df.height == 0:
         raise DataError(f"no {view!r} embeddings on the test dates", file=path)
     out: dict[dt.date, tuple[list[str], np.ndarray]] = {}

@@ -13,6 +13,7 @@ import pytest
 
 from dynmix.config import DynMIXConfig, save_config
 from dynmix.data.store import Store
+from dynmix.runs.embeddings import write_embeddings
 from dynmix.workspace import Workspace
 
 # 3 sectors of 4, one single-company sector, one company of unknown sector, and an index (not an equity).
@@ -60,8 +61,9 @@ def write_market(ws: Workspace, sectors: dict[str, str], seed: int = 0) -> list[
 
 def write_run(ws: Workspace, run_id: str, sectors: dict[str, str], dates: list[dt.date], *, noise: float = 0.05,
               dim: int = 8, seed: int = 0, views: tuple[str, ...] = ("explicit", "implicit", "fused"),
-              gamma: bool = True) -> Path:
-    """A run folder following the trainer's contract; embeddings = sector centre + daily noise."""
+              gamma: bool = True, yearly: bool = False) -> Path:
+    """A run folder following the trainer's contract; embeddings = sector centre + daily noise. `yearly`: stored as
+    the trainer's export does (embeddings/, float16 by year, fused made on read) instead of embeddings.parquet."""
     rng = np.random.default_rng(seed)
     names = sorted(set(sectors.values()))
     centres = rng.normal(0, 1, (len(names), dim))
@@ -79,7 +81,14 @@ def write_run(ws: Workspace, run_id: str, sectors: dict[str, str], dates: list[d
                                       "embedding": emb.astype(np.float32).tolist()},
                                      schema={"date": pl.Date, "ticker": pl.String, "view": pl.String,
                                              "embedding": pl.List(pl.Float32)}))
-    pl.concat(rows).write_parquet(run_dir / "embeddings.parquet")
+    frame = pl.concat(rows)
+    if yearly:
+        part = {v: frame.filter(pl.col("view") == v).sort("date", "ticker") for v in ("explicit", "implicit")}
+        arrays = [part[v]["embedding"].list.to_array(dim).to_numpy() for v in ("explicit", "implicit")]
+        write_embeddings(iter([(part["explicit"]["date"], part["explicit"]["ticker"], *arrays)]),
+                         run_dir / "embeddings", dim)
+    else:
+        frame.write_parquet(run_dir / "embeddings.parquet")
     if gamma:  # a market volatility that rises and falls, as the trainer writes it
         vol = 0.2 + 0.1 * np.sin(np.arange(len(dates)) / 15.0)
         pl.DataFrame({"date": dates, "gamma": 1.0, "market_vol": vol, "dispersion": 0.0,

@@ -44,6 +44,17 @@ def test_report_has_per_date_scores_by_regime(home: Workspace, make_run: Callabl
     assert "spearman_future_corr" in report["similarity"]["dynmix_implicit"]
 
 
+def test_the_trainers_float16_yearly_export_scores_like_the_older_file(home: Workspace,
+                                                                      make_run: Callable[..., Path]) -> None:
+    older = evaluate_run(home, make_run("20260101-000000-old"))
+    yearly = evaluate_run(home, make_run("20260101-000001-new", yearly=True))
+    a, b = older["regimes"]["scores"]["dynmix_implicit"], yearly["regimes"]["scores"]["dynmix_implicit"]
+    assert set(a) == set(b)
+    for key, value in a.items():
+        assert b[key] == pytest.approx(value, abs=0.02), key  # the same embeddings to float16 precision
+    assert older["sector"]["dynmix_implicit"]["ari"] == pytest.approx(yearly["sector"]["dynmix_implicit"]["ari"])
+
+
 def test_run_without_gamma_is_noted(home: Workspace, make_run: Callable[..., Path]) -> None:
     report = evaluate_run(home, make_run(gamma=False))
     assert report["regimes"] is None
