@@ -31,6 +31,7 @@ def _root(
 
 # Every command module adds its commands to `app` (or a sub-app) on import; imported at the end of this module.
 from dynmix.cli import (  # noqa: E402, F401
+    compare,
     dashboard,
     data,
     demo,

@@ -60,9 +60,10 @@ def regime_labels(market_vol: np.ndarray, train: np.ndarray) -> tuple[np.ndarray
 
 
 def _date_embeddings(path: Any, view: str, dates: list[dt.date]) -> dict[dt.date, tuple[list[str], np.ndarray]]:
-    some = pl.Series(dates, dtype=pl.Date)
-    df = (scan_view(path, view, min(dates, default=None), max(dates, default=None))  # either layout
-          .filter(pl.col("date").is_in(some.implode())).collect())
+    if not dates:
+        return {}
+    df = (scan_view(path, view, min(dates), max(dates))
+          .filter(pl.col("date").is_in(pl.Series(dates, dtype=pl.Date).implode())).collect())
     if df.height == 0:
         raise DataError(f"no {view!r} embeddings on the test dates", file=path)
     out: dict[dt.date, tuple[list[str], np.ndarray]] = {}
@@ -140,7 +141,11 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
     groups = {**by_regime, "per_date": sorted(d for ds in by_regime.values() for d in ds)}
     for name, dates in groups.items():
         dates = [d for d in dates if d in emb]
-        if len(dates) < 3:
+        suffix = f"_{name}"
+        if len(dates) < 3:  # too few dates in this regime: the scores are there, as NaN (null in report.json)
+            for method in scores:
+                scores[method] |= {f"{key}{suffix}": float("nan") for key in
+                                   ("spearman_future_corr", f"precision_at_{scorer.k}", "pair_vol")}
             continue
         sims, ref = [], []
         for d in dates:
@@ -150,7 +155,6 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
             sims.append((names, cosine_matrix(x[keep])))
             idx = [run.equities.index(t) for t in names]
             ref.append((names, pearson[np.ix_(idx, idx)]))
-        suffix = f"_{name}"
         for method, s in ((f"dynmix_{view}", sims), ("pearson", ref)):
             scores[method] |= {f"{key}{suffix}": v for key, v in scorer.score(dates, s).items()}
     return {"thresholds": {"calm_max": thresholds[0], "mid_max": thresholds[1]},
