@@ -22,6 +22,7 @@ from dynmix.data.sources.synthetic import (
     generate_market,
     write_market,
 )
+from dynmix.data.sources.synthetic_model import SynthParams
 from dynmix.data.store import Store
 
 
@@ -61,6 +62,9 @@ def synth_cmd(
     start: Annotated[datetime, typer.Option(
         "--start", formats=["%Y-%m-%d"], help="First date (rolled to the next business day).")
     ] = datetime.combine(DEFAULT_START, datetime.min.time()),
+    regime_sectors: Annotated[bool, typer.Option(
+        "--regime-sectors", help="The regime market: when turbulent, sector pairs (0, 1), (2, 3), … share one "
+        "factor and market betas rise x1.5 (truth: metadata column stressed_sector).")] = False,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Overwrite a store that holds non-synthetic data.")] = False,
 ) -> None:
@@ -79,6 +83,7 @@ def synth_cmd(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("generating companies", total=tickers)
         market = generate_market(tickers, sectors, years, seed, start.date(),
+                                 params=SynthParams(regime_sectors=regime_sectors),
                                  on_progress=lambda done, total: progress.update(task, completed=done))
         progress.update(task, description="validating and writing prices", completed=tickers)
         write_market(store, market, replace=replace,

@@ -45,3 +45,10 @@ def test_synth_rejects_bad_arguments(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "at least 2 tickers per sector" in result.output
     assert not (tmp_path / "store").exists()
+
+
+def test_synth_regime_sectors_stores_the_stressed_truth(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--home", str(tmp_path), *SMALL, "--regime-sectors"])
+    assert result.exit_code == 0, result.output
+    meta = Store(tmp_path / "store").read_meta().filter(pl.col("asset_type") == "equity")
+    assert meta["stressed_sector"].n_unique() == 2  # 4 sectors in 2 pairs when turbulent

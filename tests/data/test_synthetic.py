@@ -199,3 +199,48 @@ def test_start_rolls_to_a_business_day_and_years_set_the_length() -> None:
     dates = m.truth["date"]
     assert dates[0] == dt.date(2010, 1, 4) and dates[-1] < dt.date(2011, 1, 2)
     assert 255 <= dates.len() <= 262 and m.description.endswith("start=2010-01-02")
+
+
+def _sector_corr(m: SyntheticMarket, regime: int) -> tuple[np.ndarray, list[str], list[str]]:
+    """(N, N) correlation of the companies' returns on `regime`'s dates, their sectors and stressed sectors."""
+    meta = m.meta.filter(pl.col("asset_type") == "equity").sort("ticker")
+    wide = (m.prices.filter(pl.col("ticker") != INDEX_TICKER)
+            .with_columns(pl.col("close").log().diff().over("ticker", order_by="date").alias("r"))
+            .join(m.truth, on="date").filter(pl.col("regime") == regime)
+            .pivot(on="ticker", index="date", values="r").drop_nulls())
+    r = wide.select(meta["ticker"].to_list()).to_numpy()  # (T_regime, N)
+    stressed = meta["stressed_sector"].to_list() if "stressed_sector" in meta.columns else []
+    return np.corrcoef(r.T), meta["sector"].to_list(), stressed
+
+
+def test_regime_market_merges_sector_pairs_when_turbulent() -> None:
+    plain = generate_market(N, K, 6, SEED)
+    rm = generate_market(N, K, 6, SEED, params=sm.SynthParams(regime_sectors=True))
+    assert "stressed_sector" not in plain.meta.columns and "regime-sectors" in rm.description
+    assert plain.truth["regime"].equals(rm.truth["regime"])  # same draws: only the structure changes
+    meta = rm.meta.filter(pl.col("asset_type") == "equity")
+    assert meta["stressed_sector"].n_unique() == K // 2
+
+    def calm_returns(m: SyntheticMarket) -> np.ndarray:
+        r = (m.prices.filter(pl.col("ticker") != INDEX_TICKER).sort("ticker", "date")
+             .with_columns(pl.col("close").log().diff().over("ticker").alias("r")).join(m.truth, on="date")
+             .filter(pl.col("regime") == 0))
+        return r["r"].to_numpy()
+
+    assert 0 < rm.truth["regime"].sum() < rm.truth.height
+    # calm days untouched (but for a few whose previous row is missing and the gap spans a turbulent day)
+    assert np.isclose(calm_returns(rm), calm_returns(plain), rtol=1e-6, equal_nan=True).mean() > 0.999
+
+    def cross_mean(regime: int) -> tuple[float, float]:
+        """Mean correlation of different-sector pairs in the same stressed group, and in different groups."""
+        c, sec, grp = _sector_corr(rm, regime)
+        n = len(sec)
+        same_grp = [c[i, j] for i in range(n) for j in range(i) if sec[i] != sec[j] and grp[i] == grp[j]]
+        other = [c[i, j] for i in range(n) for j in range(i) if grp[i] != grp[j]]
+        return float(np.mean(same_grp)), float(np.mean(other))
+
+    calm_pair, calm_other = cross_mean(0)
+    stress_pair, stress_other = cross_mean(1)
+    assert stress_pair - stress_other > 0.15  # when turbulent, paired sectors move together ...
+    assert abs(calm_pair - calm_other) < 0.1  # ... when calm they are as apart as any two sectors
+    assert stress_other > calm_other  # and correlations rise overall

@@ -83,6 +83,10 @@ def generate_market(
     regime = sm.regime_path(t, rng, p)  # (T,)
     m = sm.market_factor(regime, rng, p)  # (T,)
     f = sm.sector_factors(prof, regime, rng)  # (K, T)
+    beta_scale = np.ones(t)  # (T,)
+    if p.regime_sectors:  # the regime market: paired sectors move together and betas rise when turbulent
+        f = sm.merge_in_stress(f, regime)
+        beta_scale = 1.0 + p.stress_beta * regime
     first = sm.listing_days(n, t, rng, p)  # (N,)
     drop_i, drop_d = sm.missing_rows(n, t, first, rng, p)
     base_volume = np.exp(rng.normal(np.log(1e6), 1.0, n))  # (N,) typical daily volume
@@ -106,7 +110,7 @@ def generate_market(
         sel = (drop_i >= i0) & (drop_i < i1)
         keep[drop_i[sel] - i0, drop_d[sel]] = False
         sd = (prof.idio[i0:i1, None] / np.sqrt(sm.DAYS_PER_YEAR)) * idio_scale[None, :]  # (b, T) idio daily sd
-        r = prof.beta[i0:i1, None] * m[None, :] + prof.load[i0:i1, None] * f[prof.sector[i0:i1]]  # (b, T)
+        r = prof.beta[i0:i1, None] * (m * beta_scale)[None, :] + prof.load[i0:i1, None] * f[prof.sector[i0:i1]]  # (b, T)
         r += sd * sm.student_t((b, t), p.t_df, rng)
         r[~alive] = 0.0
         log_close = np.cumsum(r, axis=1)
@@ -139,10 +143,11 @@ def generate_market(
         "open": cols["open"], "high": cols["high"], "low": cols["low"], "close": cols["close"],
         "adj_close": cols["close"], "volume": cols["volume"],
     }).select([pl.col(c).cast(dt_) for c, dt_ in PRICE_SCHEMA.items()])
-    description = f"seed={seed} tickers={n} sectors={n_sectors} years={years:g} start={start.isoformat()}"
+    description = f"seed={seed} tickers={n} sectors={n_sectors} years={years:g} start={start.isoformat()}" + (
+        " regime-sectors" if p.regime_sectors else "")
     return SyntheticMarket(
         prices=prices,
-        meta=_meta(names, prof, days[first], n_sectors),
+        meta=_meta(names, prof, days[first], n_sectors, stressed=p.regime_sectors),
         truth=pl.DataFrame({
             "date": pl.Series("date", epoch_days).cast(pl.Date),
             "regime": pl.Series("regime", regime, dtype=pl.Int32),
@@ -179,8 +184,11 @@ def sector_names(k: int) -> list[str]:
     return [f"Sector {i:0{width}d}" for i in range(k)]
 
 
-def _meta(names: list[str], prof: sm.Profiles, listed: np.ndarray, k: int) -> pl.DataFrame:
-    """One row per company with its planted profile, then the index."""
+def _meta(names: list[str], prof: sm.Profiles, listed: np.ndarray, k: int, *, stressed: bool = False
+          ) -> pl.DataFrame:
+    """One row per company with its planted profile (and, in the regime market, `stressed_sector`: the sector
+    whose factor it follows when turbulent), then the index.
+    """
     sec = prof.sector
     companies = pl.DataFrame({
         "ticker": names,
@@ -196,6 +204,9 @@ def _meta(names: list[str], prof: sm.Profiles, listed: np.ndarray, k: int) -> pl
         "idio_vol": prof.idio,
         "listed": pl.Series("listed", listed.astype(np.int64).astype(np.int32)).cast(pl.Date),
     })
+    if stressed:
+        names_k = np.array(sector_names(k), dtype=object)
+        companies = companies.with_columns(pl.Series("stressed_sector", names_k[sm.stressed_groups(k)[sec]].tolist()))
     index = pl.DataFrame({"ticker": [INDEX_TICKER], "name": ["Synthetic equal-weighted index"],
                           "sector": ["Unknown"], "industry": ["Index"], "asset_type": ["index"]})
     return pl.concat([companies, index], how="diagonal")

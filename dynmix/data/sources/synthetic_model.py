@@ -10,6 +10,9 @@ Letters: N companies, K sectors, T dates. The daily log return of company i (sec
   volatility vol_k (1 + sens_k R[t]) scales with the regime by the sector's own sensitivity sens_k;
 - z[i, t]: Student-t noise (df 4) scaled to unit variance.
 
+The regime market (`SynthParams.regime_sectors`) changes the sector structure with the regime: when turbulent,
+sector pairs (0, 1), (2, 3), … share one factor and the market betas rise by (1 + stress_beta).
+
 Every sector draws its own point of a shuffled grid over (beta, load, vol, idio, phi, sens), so any two
 sectors differ in every dimension by at least one grid step; companies jitter a little around their sector.
 """
@@ -44,6 +47,10 @@ class SynthParams:
     t_df: float = 4.0  # degrees of freedom of the idiosyncratic Student-t noise
     late_share: float = 0.10  # share of tickers listed at a random later date
     missing_share: float = 0.001  # share of rows dropped at random (scattered missing days)
+    # The regime market (off by default): when turbulent, sectors 2j and 2j+1 share sector 2j's factor (they move
+    # together) and every market beta is x(1 + stress_beta) (correlations rise). Truth: meta's `stressed_sector`.
+    regime_sectors: bool = False
+    stress_beta: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,21 @@ def sector_factors(prof: Profiles, regime: np.ndarray, rng: np.random.Generator)
     for i in range(1, t):
         f[:, i] = prof.phi * f[:, i - 1] + shocks[:, i]
     return f
+
+
+def stressed_groups(k: int) -> np.ndarray:
+    """(K,) the sector whose factor each sector follows when turbulent in the regime market: pairs (0, 1), (2, 3), …
+    follow their first member; an odd last sector stays alone.
+    """
+    return np.arange(k) - (np.arange(k) % 2)
+
+
+def merge_in_stress(f: np.ndarray, regime: np.ndarray) -> np.ndarray:
+    """(K, T) sector factors where, on turbulent dates, each sector takes its stressed group's factor."""
+    out = f.copy()
+    turbulent = regime == 1
+    out[:, turbulent] = f[stressed_groups(f.shape[0])][:, turbulent]
+    return out
 
 
 def student_t(shape: tuple[int, int], df: float, rng: np.random.Generator) -> np.ndarray:
