@@ -79,6 +79,24 @@ def _fmt(v: float, digits: int = 3) -> str:
     return "—" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
+def overview(summary: dict[str, Any], scores: list[str], baseline: str | None) -> str:
+    """One table: an arm per row, `mean ± sd` per score (with `*` where the paired test against the baseline gives
+    p < 0.05), so the arms read side by side.
+    """
+    lines = ["| arm | " + " | ".join(scores) + " |", "|---|" + "---:|" * len(scores)]
+    for arm, stats in summary.items():
+        cells = []
+        for score in scores:
+            st = stats.get(score)
+            if st is None or not st.get("n"):
+                cells.append("—")
+                continue
+            star = "*" if arm != baseline and math.isfinite(st.get("p", float("nan"))) and st["p"] < 0.05 else ""
+            cells.append(f"{_fmt(st['mean'])} ± {_fmt(st['sd'])}{star}" if st["n"] > 1 else _fmt(st["mean"]))
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(summary: dict[str, Any], scores: list[str], baseline: str | None) -> str:
     """A table per score: arm, mean ± sd (n), 95 % bootstrap interval, paired difference vs the baseline and p."""
     lines = []

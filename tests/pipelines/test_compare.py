@@ -11,7 +11,7 @@ from scipy.stats import ttest_rel
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.evaluation.compare import describe, paired, summarise
+from dynmix.evaluation.compare import describe, overview, paired, summarise
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 from pipelines.compare import arm_config, arm_name, parse_arm, run_compare
@@ -46,6 +46,8 @@ def test_statistics_over_seeds() -> None:
     assert paired(base, base)["p"] == 1.0
     s = summarise({"a": {"s": list(base)}, "b": {"s": list(x)}, "ref": {"s": [0.1]}}, "a")
     assert "p" in s["b"]["s"] and "p" not in s["a"]["s"] and "p" not in s["ref"]["s"]
+    table = overview(s, ["s"], "a").splitlines()
+    assert table[2] == f"| a | {np.mean(base):.3f} ± {np.std(base, ddof=1):.3f} |" and table[4] == "| ref | 0.100 |"
 
 
 def _tiny_market(n: int = 6, days: int = 420, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,5 +83,5 @@ def test_compare_end_to_end(tmp_path, write_panel, tiny_run_config) -> None:  # 
     # the seeds really differ (different initialisation): not the same number twice
     assert len(set(runs["per_seed"]["vicreg:static"]["spearman_future_corr"])) == 2
     md = (ws.home / "compare" / "compare.md").read_text()
-    assert "### spearman_future_corr_calm" in md and "| barlow |" in md
+    assert "### spearman_future_corr_calm" in md and "| barlow |" in md and "## Overview" in md
     assert out["settings"]["arms"] == ["vicreg:static", "vicreg:market-vol", "barlow"]
