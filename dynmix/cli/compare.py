@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from dynmix.cli.app import app
-from dynmix.cli.common import console, friendly, workspace
+from dynmix.cli.common import console, friendly, workspace, writes
 
 
 @app.command("compare")
 @friendly
+@writes("dynmix compare")
 def compare_cmd(
     objectives: Annotated[str | None, typer.Option(
         "--objectives", help="Comma-separated arms: vicreg:static, vicreg:market-vol, vicreg:dispersion, sigreg, "
