@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from app.charts.style import PALETTE, empty, finish
 
-FORECASTERS = ("dynmix", "har", "garch")
+FORECASTERS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
 
 
 def surprise_chart(surprise: pl.DataFrame) -> go.Figure:

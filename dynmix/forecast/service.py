@@ -3,10 +3,13 @@ It trains nothing: the world model and the JEPA come from `dynmix train --stage 
 
 Volatility: at every test origin t (dates after train_end, data up to t), each method forecasts the realised
 volatility of days t+1 .. t+5 (sqrt of the mean squared daily log return, annualised with 252). Methods: DynMIX
-(sqrt of diag Σ̂ + μ̂² of the world model's 5 rolled-out steps), HAR-RV and GARCH(1,1), both fitted on the training
-period only. Scores on the (company, date) pairs every method covers: QLIKE of the variance
-(σ²_real/σ²_hat − log(σ²_real/σ²_hat) − 1) and MSE of the daily variance in percent² (r in %).
-Writes RUN/forecast/vol_forecast.parquet (date, ticker, realised, dynmix, har, garch) and report["forecast"].
+(sqrt of diag Σ̂ + μ̂² of the world model's 5 rolled-out steps), HAR-RV, log-HAR and GARCH(1,1), fitted on the
+training period only, and RiskMetrics EWMA (λ = 0.94). Scores on the (company, date) pairs every method covers:
+QLIKE of the variance (σ²_real/σ²_hat − log(σ²_real/σ²_hat) − 1) and MSE of the daily variance in percent² (r in
+%); for each baseline a Diebold–Mariano test of DynMIX against it (QLIKE averaged over companies per date,
+Newey–West variance with H lags; dm_stat > 0: DynMIX loses more), and whether each method is in the 90 % Model
+Confidence Set of the per-date QLIKE losses (in_mcs90).
+Writes RUN/forecast/vol_forecast.parquet (date, ticker, realised, one column per method) and report["forecast"].
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import polars as pl
 from rich.progress import Progress
 
 from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
+from dynmix.forecast.compare import LogHAR, diebold_mariano, ewma_variance, model_confidence_set, qlike_loss
 from dynmix.forecast.surprise import compute_surprise
 from dynmix.forecast.world import density_nll, latent_errors, world_variance
 from dynmix.runs.models import WorldRun, load_world_run
@@ -30,7 +34,10 @@ from dynmix.workspace import Workspace
 
 VOL_HORIZON = 5  # days of realised volatility forecast
 TRADING_DAYS = 252
-METHODS = ("dynmix", "har", "garch")
+METHODS = ("dynmix", "har", "log_har", "garch", "ewma")
+BASELINES = METHODS[1:]
+MCS_SIZE = 0.1  # the Model Confidence Set at 90 %
+MCS_REPS = 1000
 
 
 def qlike(real_var: np.ndarray, pred_var: np.ndarray) -> float:
@@ -43,12 +50,28 @@ def mse(real: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean((np.asarray(real, dtype=np.float64) - np.asarray(pred, dtype=np.float64)) ** 2))
 
 
-def volatility_scores(frame: pl.DataFrame) -> dict[str, dict[str, float]]:
-    """{method: {qlike, mse}} from annualised vols in `frame`; MSE of the daily variance in percent²."""
+def volatility_scores(frame: pl.DataFrame, horizon: int = VOL_HORIZON) -> dict[str, dict[str, Any]]:
+    """{method: {qlike, mse, in_mcs90[, dm_stat, dm_p]}} from the annualised vols in `frame` (the methods among its
+    columns); MSE of the daily variance in percent²; DM of DynMIX against each baseline on the per-date mean QLIKE.
+    """
+    methods = [m for m in frame.columns if m not in ("date", "ticker", "realised")]
     daily_pct2 = 1e4 / TRADING_DAYS  # annualised variance (decimal) -> daily variance in percent²
     real = frame["realised"].to_numpy() ** 2
-    return {m: {"qlike": qlike(real, frame[m].to_numpy() ** 2),
-                "mse": mse(real * daily_pct2, frame[m].to_numpy() ** 2 * daily_pct2)} for m in METHODS}
+    out: dict[str, dict[str, Any]] = {m: {"qlike": qlike(real, frame[m].to_numpy() ** 2),
+                                          "mse": mse(real * daily_pct2, frame[m].to_numpy() ** 2 * daily_pct2)}
+                                      for m in methods}
+    per_date = (frame.select("date", *[pl.Series(m, qlike_loss(real, frame[m].to_numpy() ** 2)) for m in methods])
+                .group_by("date").mean().sort("date"))
+    if per_date.height < 3:
+        return out
+    losses = {m: per_date[m].to_numpy() for m in methods}
+    for m in methods:
+        if m != "dynmix" and "dynmix" in losses:
+            out[m]["dm_stat"], out[m]["dm_p"] = diebold_mariano(losses["dynmix"], losses[m], lags=horizon)
+    kept = model_confidence_set(losses, size=MCS_SIZE, reps=MCS_REPS, seed=0)
+    for m in methods:
+        out[m]["in_mcs90"] = m in kept
+    return out
 
 
 def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame, list[str]]:
@@ -61,7 +84,9 @@ def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame,
         task = bar.add_task("GARCH(1,1) per company", total=n)
         garch, notes = garch_forecasts(raw, wr.train_last, VOL_HORIZON, lambda _: bar.advance(task))
     fc = {"dynmix": world_variance(wr.world, wr.panel, origins, VOL_HORIZON),
-          "har": HARRV(VOL_HORIZON).fit(raw, wr.train_last).predict(raw), "garch": garch}
+          "har": HARRV(VOL_HORIZON).fit(raw, wr.train_last).predict(raw),
+          "log_har": LogHAR(VOL_HORIZON).fit(raw, wr.train_last).predict(raw), "garch": garch,
+          "ewma": ewma_variance(raw)}
     keep = np.zeros((n, t_all), dtype=bool)
     keep[:, origins.cpu().numpy()] = True
     keep &= np.isfinite(realised) & (realised > 0)
@@ -80,7 +105,9 @@ def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame,
         "realised": vol(realised), **{m: vol(fc[m]) for m in METHODS},
     })
     notes.append(f"volatility: {frame.height} (company, test date) pairs scored, {len(origins)} test origins; "
-                 "QLIKE of the variance, MSE of the daily variance in percent²")
+                 "QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each baseline on "
+                 f"the per-date mean QLIKE, Newey–West with {VOL_HORIZON} lags, dm_stat > 0: DynMIX loses more; "
+                 f"in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap replications, seed 0)")
     return frame, notes
 
 
@@ -100,7 +127,7 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
     rolled = origin_dates(wr.panel, first_test, t_end, wr.cfg.world.rollout)  # test origins with H later days
     next_day = (origin_dates(wr.panel, 0, wr.train_last, 1), origin_dates(wr.panel, first_test, t_end, 1))
     ours: dict[str, Any] = {
-        "volatility": volatility_scores(frame) if frame.height else {},
+        "volatility": volatility_scores(frame, VOL_HORIZON) if frame.height else {},
         "latent": latent_errors(wr.world, wr.panel, rolled, wr.cfg.world.rollout) if rolled.numel() else {},
         "density": density_nll(wr.world, wr.panel, wr.train_last, *next_day),
     }

@@ -16,7 +16,7 @@ import torch
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.forecast.service import forecast_table, run_forecast
+from dynmix.forecast.service import METHODS, forecast_table, run_forecast
 from dynmix.planning.service import METRICS, plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.runs.models import load_world_run
@@ -69,8 +69,10 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     report = json.loads((tiny.run_dir / "report.json").read_text())
     assert report["sector"] == {"pca": {"knn_accuracy": 0.5}} and report["notes"] == ["kept"]
     vol = report["forecast"]["volatility"]
-    assert set(vol) == {"dynmix", "har", "garch"} and all(set(v) == {"qlike", "mse"} for v in vol.values())
-    assert all(v["qlike"] > 0 and v["mse"] > 0 for v in vol.values())
+    assert set(vol) == set(METHODS) and set(vol["dynmix"]) == {"qlike", "mse", "in_mcs90"}
+    assert all(set(vol[b]) == {"qlike", "mse", "in_mcs90", "dm_stat", "dm_p"} for b in METHODS[1:])
+    assert all(v["qlike"] > 0 and v["mse"] > 0 and isinstance(v["in_mcs90"], bool) for v in vol.values())
+    assert any(v["in_mcs90"] for v in vol.values()) and all(0 <= vol[b]["dm_p"] <= 1 for b in METHODS[1:])
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
     assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
@@ -97,7 +99,7 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
 
 def test_forecast_files_follow_the_dashboard_contract(tiny: TinyRun) -> None:
     vol = pl.read_parquet(tiny.run_dir / "forecast" / "vol_forecast.parquet")
-    assert vol.columns == ["date", "ticker", "realised", "dynmix", "har", "garch"]
+    assert vol.columns == ["date", "ticker", "realised", *METHODS]
     split = json.loads((tiny.run_dir / "split.json").read_text())
     assert vol["date"].min() > dt.date.fromisoformat(split["train_end"])  # scored on test dates only
     assert vol.select(pl.all().exclude("date", "ticker") > 0).to_numpy().all()
@@ -184,7 +186,7 @@ def test_a_failing_surprise_step_keeps_the_volatility_results(tiny: TinyRun) -> 
             run_forecast(tiny.ws, tiny.run_dir, progress=False)
     finally:
         rd.jepa_path.unlink()
-    assert set(rd.read_report()["forecast"]["volatility"]) == {"dynmix", "har", "garch"}
+    assert set(rd.read_report()["forecast"]["volatility"]) == set(METHODS)
 
 
 def test_skill_is_measured_on_the_training_period_only(tiny: TinyRun) -> None:
