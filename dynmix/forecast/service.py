@@ -107,7 +107,8 @@ def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame,
     notes.append(f"volatility: {frame.height} (company, test date) pairs scored, {len(origins)} test origins; "
                  "QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each baseline on "
                  f"the per-date mean QLIKE, Newey–West with {VOL_HORIZON} lags, dm_stat > 0: DynMIX loses more; "
-                 f"in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap replications, seed 0)")
+                 f"in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap "
+                 "replications, seed 0)")
     return frame, notes
 
 
