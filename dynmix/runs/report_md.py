@@ -9,7 +9,8 @@ from typing import Any
 LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover", "cvar95",
                    "maxDD", "turn"}
 # columns no end of which is "better"
-NO_BEST = {"p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi", "dm_stat", "dm_p", "in_mcs90"}
+NO_BEST = {"p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi", "dm_stat", "dm_p", "in_mcs90",
+           "dm_stat_dynmix_har", "dm_p_dynmix_har"}
 LOWER_PREFIXES = ("nll", "rel_mse", "pair_vol_")  # nll_train, rel_mse_h1, ..., pair_vol_stressed
 TITLES = {
     "sector": "Sector recovery (test-period vectors, leave-one-company-out)",

@@ -16,7 +16,7 @@ import torch
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.forecast.service import METHODS, forecast_table, run_forecast
+from dynmix.forecast.service import BASELINES, METHODS, forecast_table, run_forecast
 from dynmix.planning.service import METRICS, plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.runs.models import load_world_run
@@ -70,9 +70,11 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     assert report["sector"] == {"pca": {"knn_accuracy": 0.5}} and report["notes"] == ["kept"]
     vol = report["forecast"]["volatility"]
     assert set(vol) == set(METHODS) and set(vol["dynmix"]) == {"qlike", "mse", "in_mcs90"}
-    assert all(set(vol[b]) == {"qlike", "mse", "in_mcs90", "dm_stat", "dm_p"} for b in METHODS[1:])
+    dm = {"dm_stat", "dm_p", "dm_stat_dynmix_har", "dm_p_dynmix_har"}
+    assert set(vol["dynmix_har"]) == {"qlike", "mse", "in_mcs90", "dm_stat", "dm_p"}
+    assert all(set(vol[b]) == {"qlike", "mse", "in_mcs90"} | dm for b in BASELINES)
     assert all(v["qlike"] > 0 and v["mse"] > 0 and isinstance(v["in_mcs90"], bool) for v in vol.values())
-    assert any(v["in_mcs90"] for v in vol.values()) and all(0 <= vol[b]["dm_p"] <= 1 for b in METHODS[1:])
+    assert any(v["in_mcs90"] for v in vol.values()) and all(0 <= vol[b]["dm_p"] <= 1 for b in BASELINES)
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
     assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
