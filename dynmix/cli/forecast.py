@@ -14,7 +14,10 @@ from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.cli.report_tables import section_table
 
 TABLES = (
-    ("volatility", "Volatility of the next 5 days, test period: QLIKE (variance) and MSE (daily variance, %²)"),
+    ("volatility", "Volatility of the next 5 days, test period: QLIKE (variance) and MSE (daily variance, %²); "
+                   "dm_*: Diebold–Mariano of dynmix (dynmix_har) against the row, > 0: dynmix loses more"),
+    ("volatility_h1", "Volatility of the next day, test period"),
+    ("volatility_h22", "Volatility of the next 22 days, test period"),
     ("density", "Next-day NLL per company of the cross-section of % returns"),
     ("latent", "Latent forecast error h days ahead, test period (relative MSE; 1 = the mean latent)"),
 )

@@ -23,6 +23,7 @@ import polars as pl
 import torch
 from rich.progress import Progress
 
+from dynmix.errors import DynMIXError
 from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
 from dynmix.forecast.compare import LogHAR, diebold_mariano, ewma_variance, model_confidence_set, qlike_loss
 from dynmix.forecast.correction import dynmix_har, state_features
@@ -34,7 +35,8 @@ from dynmix.runs.report_md import markdown_table
 from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
-VOL_HORIZON = 5  # days of realised volatility forecast
+VOL_HORIZON = 5  # days of realised volatility forecast (report["forecast"]["volatility"], the dashboard's chart)
+EXTRA_HORIZONS = (1, 22)  # also scored: report["forecast"]["volatility_h1"], ["volatility_h22"]
 TRADING_DAYS = 252
 METHODS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
 BASELINES = METHODS[2:]
@@ -79,26 +81,29 @@ def volatility_scores(frame: pl.DataFrame, horizon: int = VOL_HORIZON) -> dict[s
     return out
 
 
-def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame, list[str]]:
-    """The (date, ticker, realised, dynmix, har, garch) frame of annualised vols on test origins, and notes."""
+def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HORIZON
+                     ) -> tuple[pl.DataFrame, list[str]]:
+    """The (date, ticker, realised, *METHODS) frame of annualised vols of the next `horizon` days on test
+    origins, and notes.
+    """
     raw = wr.vt.raw_returns.double().cpu().numpy()  # (N, T)
     n, t_all = raw.shape
-    realised = forward_mean(raw**2, VOL_HORIZON)  # (N, T)
-    origins = origin_dates(wr.panel, wr.train_last + 1, t_all - 1, VOL_HORIZON)
+    realised = forward_mean(raw**2, horizon)  # (N, T)
+    origins = origin_dates(wr.panel, wr.train_last + 1, t_all - 1, horizon)
     with Progress(disable=not progress) as bar:
-        task = bar.add_task("GARCH(1,1) per company", total=n)
-        garch, notes = garch_forecasts(raw, wr.train_last, VOL_HORIZON, lambda _: bar.advance(task))
-    train_origins = origin_dates(wr.panel, 0, wr.train_last, VOL_HORIZON)  # targets inside the training period
+        task = bar.add_task(f"GARCH(1,1) per company, h = {horizon}", total=n)
+        garch, notes = garch_forecasts(raw, wr.train_last, horizon, lambda _: bar.advance(task))
+    train_origins = origin_dates(wr.panel, 0, wr.train_last, horizon)  # targets inside the training period
     both = torch.cat([train_origins, origins])
-    world_var = world_variance(wr.world, wr.panel, both, VOL_HORIZON)
-    har = HARRV(VOL_HORIZON).fit(raw, wr.train_last).predict(raw)
+    world_var = world_variance(wr.world, wr.panel, both, horizon)
+    har = HARRV(horizon).fit(raw, wr.train_last).predict(raw)
     corrected, corr = dynmix_har(state_features(wr.world, wr.panel, both), har, world_var, realised, wr.train_last,
-                                 VOL_HORIZON)
-    notes.append(f"dynmix_har: HAR x exp(ridge on the world model's latents and log(world/HAR)), fitted on "
-                 f"{corr.rows_} training rows; penalty {corr.alpha_:g} chosen on the last 20 % of them (QLIKE "
-                 + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
+                                 horizon)
+    notes.append(f"h = {horizon}: dynmix_har: HAR x exp(ridge on the world model's latents and log(world/HAR)), "
+                 f"fitted on {corr.rows_} training rows; penalty {corr.alpha_:g} chosen on the last 20 % of them "
+                 + "(QLIKE " + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
     fc = {"dynmix": world_var, "dynmix_har": corrected, "har": har,
-          "log_har": LogHAR(VOL_HORIZON).fit(raw, wr.train_last).predict(raw), "garch": garch,
+          "log_har": LogHAR(horizon).fit(raw, wr.train_last).predict(raw), "garch": garch,
           "ewma": ewma_variance(raw)}
     keep = np.zeros((n, t_all), dtype=bool)
     keep[:, origins.cpu().numpy()] = True
@@ -117,10 +122,10 @@ def volatility_frame(wr: WorldRun, progress: bool = True) -> tuple[pl.DataFrame,
         "ticker": pl.Series([wr.vt.tickers[k] for k in ii], dtype=pl.String),
         "realised": vol(realised), **{m: vol(fc[m]) for m in METHODS},
     })
-    notes.append(f"volatility: {frame.height} (company, test date) pairs scored, {len(origins)} test origins; "
-                 "QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each baseline on "
-                 f"the per-date mean QLIKE, Newey–West with {VOL_HORIZON} lags, dm_stat > 0: DynMIX loses more; "
-                 f"in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap "
+    notes.append(f"volatility h = {horizon}: {frame.height} (company, test date) pairs scored, {len(origins)} test "
+                 "origins; QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each "
+                 f"baseline on the per-date mean QLIKE, Newey–West with {horizon} lags, dm_stat > 0: DynMIX loses "
+                 f"more; in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap "
                  "replications, seed 0)")
     return frame, notes
 
@@ -147,6 +152,15 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
     }
     if not frame.height:
         notes.append("volatility: no test origin with 5 later returns: nothing scored")
+    for h in EXTRA_HORIZONS:
+        try:
+            frame_h, notes_h = volatility_frame(wr, progress, h)
+        except DynMIXError as e:  # e.g. too few training rows for a 22-day target on a short history
+            notes.append(f"volatility h = {h} not scored: {e}")
+            continue
+        notes += notes_h[-2:]  # the GARCH notes are the same at every horizon
+        if frame_h.height:
+            ours[f"volatility_h{h}"] = volatility_scores(frame_h, h)
     if not rd.jepa_path.exists():
         notes.append(f"JEPA surprise index skipped: run {rd.name} has no JEPA (`dynmix train --stage jepa --run "
                      f"{rd.name}`)")
@@ -162,6 +176,8 @@ def forecast_table(result: dict[str, Any]) -> str:
     section = result.get("forecast", result)
     parts = []
     for key, title in (("volatility", "Volatility, 5-day realised, test period (lower is better)"),
+                       ("volatility_h1", "Volatility, next day's squared return, test period (lower is better)"),
+                       ("volatility_h22", "Volatility, 22-day realised, test period (lower is better)"),
                        ("density", "Next-day NLL per company (lower is better)"),
                        ("latent", "Latent forecast error, relative MSE (lower is better)"),
                        ("surprise", "JEPA surprise index")):

@@ -75,6 +75,9 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     assert all(set(vol[b]) == {"qlike", "mse", "in_mcs90"} | dm for b in BASELINES)
     assert all(v["qlike"] > 0 and v["mse"] > 0 and isinstance(v["in_mcs90"], bool) for v in vol.values())
     assert any(v["in_mcs90"] for v in vol.values()) and all(0 <= vol[b]["dm_p"] <= 1 for b in BASELINES)
+    fc = report["forecast"]
+    assert set(fc["volatility_h1"]) == set(METHODS)  # the other horizons: the same table, or a note why not
+    assert set(fc.get("volatility_h22", {})) == set(METHODS) or any("h = 22 not scored" in n for n in fc["notes"])
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
     assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
