@@ -32,6 +32,12 @@ class ViewsConfig:
     factors: int = 12  # statistical factors of the cross-section, one implicit channel each (0: none; views/factors.py)
     factor_window: int = 252  # trailing days each factor fit uses
     factor_refit: int = 63  # days between factor fits
+    # young companies / short panels: a long-window explicit feature (252 d) not yet full is filled with the
+    # cross-sectional mean and flagged (`short_history` feature) instead of masking the sample, and the factor
+    # fits start on an expanding window once `factor_min_days` days exist. False: whole windows only (the
+    # README's demo figures were measured so).
+    partial_history: bool = True
+    factor_min_days: int = 63  # first factor fit (expanding window up to factor_window) when partial_history
 
 
 @dataclass

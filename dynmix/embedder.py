@@ -91,12 +91,13 @@ class DynMIXEmbedder(TransformerMixin, BaseEstimator):
         from dynmix.runs.viewstamp import views_signature
         from dynmix.train.job import train
         from dynmix.views.build import build_views
-        from dynmix.views.explicit import LONGEST_WINDOW
+        from dynmix.views.explicit import required_history
 
         cfg = self._config()
-        if isinstance(X, pd.DataFrame) and len(X) <= LONGEST_WINDOW + 1:
-            raise DataError(f"X has {len(X)} dates: expected more than {LONGEST_WINDOW + 1} (the explicit view needs "
-                            f"{LONGEST_WINDOW} days of history before its first sample)")
+        need = max(required_history(cfg.views.partial_history), cfg.views.window)
+        if isinstance(X, pd.DataFrame) and len(X) <= need + 1:
+            raise DataError(f"X has {len(X)} dates: expected more than {need + 1} (the explicit view needs {need} "
+                            "days of history before its first sample; [views] partial_history and window set it)")
         with tempfile.TemporaryDirectory(prefix="dynmix-embedder-") as root:
             ws, tickers = self._workspace(root, X)
             build_views(Store(ws.store), ws.views, cfg.views, progress=self.progress)

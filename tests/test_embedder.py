@@ -55,8 +55,8 @@ def test_bad_panels_raise() -> None:
         est.fit(np.ones((10, 3)))
     with pytest.raises(DataError, match="at least 2 dates and 2 tickers"):
         est.fit(_panel()[["AAA"]])
-    with pytest.raises(DataError, match="explicit view needs 252 days"):
-        est.fit(_panel(n_days=200))
+    with pytest.raises(DataError, match="explicit view needs 63 days"):  # partial_history: 63 days, else 252
+        est.fit(_panel(n_days=60))
     bad = _panel()
     bad.iloc[5, 2] = -1.0
     with pytest.raises(DataError, match="expected a finite price > 0"):

@@ -42,3 +42,8 @@ def build_cmd(
     table.add_row("valid samples", f"{summary.n_valid:,}")
     table.add_row("seconds", f"{summary.seconds:.1f}")
     console.print(table)
+    if summary.n_valid == 0:
+        from dynmix.runs.split import too_short
+        from dynmix.views.tensors import load_view_tensors  # torch: only when the command runs
+
+        console.print(f"warning: {too_short(load_view_tensors(ws.views), 0)}", markup=False, style="yellow")

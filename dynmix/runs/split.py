@@ -31,6 +31,24 @@ class Split:
         return {**iso, "n_train_dates": self.n_train_dates, "n_test_dates": self.n_test_dates}
 
 
+def too_short(vt: ViewTensors, n_usable: int) -> str:
+    """Why the views have fewer than two usable dates: the setting that blocks and the history it needs."""
+    from dynmix.views.explicit import LONGEST_WINDOW, MOMENT_WINDOW
+    from dynmix.views.implicit import MIN_SCALE_OBS
+
+    longest = int(vt.returns_mask.sum(dim=1).max()) if vt.returns_mask.numel() else 0  # observed returns
+    head = f"only {n_usable} usable dates in the views (a date needs two companies with a valid sample)"
+    if int((vt.implicit_valid().sum(dim=0) >= 2).sum()) < 2:
+        return (f"{head}: the implicit window needs views.min_window_obs = {vt.min_window_obs} observed returns "
+                f"within views.window = {vt.window} days, and the longest company history here has {longest} "
+                f"usable returns (a return counts once {MIN_SCALE_OBS} returns set the company's scale; import a "
+                "longer history, or lower [views] window / min_window_obs)")
+    return (f"{head}: the explicit features are missing wherever the implicit window is full. With [views] "
+            f"partial_history = false the year-long features (mom_252, beta, drawdown) need {LONGEST_WINDOW} days; "
+            f"with partial_history = true (the default) every company needs {MOMENT_WINDOW} days "
+            f"(the longest history here has {longest} usable returns)")
+
+
 def time_split(vt: ViewTensors, cfg: TrainConfig) -> Split:
     """Split at `cfg.train_end` (the last view date <= it), else after the first `train_frac` of usable dates.
 
@@ -39,8 +57,7 @@ def time_split(vt: ViewTensors, cfg: TrainConfig) -> Split:
     usable = (vt.valid().sum(dim=0) >= 2).cpu()  # (T,)
     idx = torch.nonzero(usable).flatten()
     if idx.numel() < 2:
-        raise DynMIXError(f"only {idx.numel()} usable dates in the views: is the history longer than the window "
-                          f"({vt.window} days)?")
+        raise DynMIXError(too_short(vt, idx.numel()))
     if cfg.train_end is not None:
         last = vt.date_index(cfg.train_end)
     else:

@@ -80,6 +80,7 @@ class _Plan:
     in_range: pl.Expr  # the output dates: from ViewsConfig.start on
     sectors: pl.DataFrame  # ticker, sector of the equities
     sector_cols: dict[str, str]
+    partial: bool  # ViewsConfig.partial_history: LONG_FEATURES filled and flagged instead of masking
 
     @property
     def core(self) -> list[str]:
@@ -90,8 +91,18 @@ class _Plan:
         return [ex.LIQUIDITY, *(ex.etf_feature(e) for e in self.etfs)]
 
     @property
+    def filled(self) -> list[str]:
+        """Features standardised with null -> 0 (the cross-sectional mean): optional, and long when `partial`."""
+        return [*self.optional, *(ex.LONG_FEATURES if self.partial else ())]
+
+    @property
+    def required(self) -> list[str]:
+        """Core features whose null masks the sample."""
+        return [f for f in self.core if f not in self.filled]
+
+    @property
     def features(self) -> list[str]:
-        return [*self.core, *self.optional, *self.sector_cols.values()]
+        return [*self.core, *self.optional, *self.sector_cols.values(), *([ex.SHORT_HISTORY] if self.partial else [])]
 
 
 def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
@@ -104,6 +115,9 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
     if cfg.factors < 0 or cfg.factor_window < 2 or cfg.factor_refit < 1:
         raise DynMIXError(f"views.factors = {cfg.factors}, factor_window = {cfg.factor_window}, factor_refit = "
                           f"{cfg.factor_refit}: expected factors >= 0, factor_window >= 2, factor_refit >= 1")
+    if cfg.partial_history and not 2 <= cfg.factor_min_days <= cfg.factor_window:
+        raise DynMIXError(f"views.factor_min_days = {cfg.factor_min_days}: expected 2 <= factor_min_days <= "
+                          f"views.factor_window = {cfg.factor_window}")
     meta = store.meta_for_prices()
     equities = sorted(meta.filter(pl.col("asset_type") == "equity")["ticker"].to_list())
     if not equities:
@@ -134,6 +148,7 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
         in_range=in_range,
         sectors=sectors,
         sector_cols=ex.sector_columns(sectors["sector"].to_list()),
+        partial=cfg.partial_history,
     ), prices
 
 
@@ -162,7 +177,11 @@ def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, n_valid: int,
         "core_features": plan.core,
         "optional_features": plan.optional,
         "channels": [*CHANNELS, *factor_channels(cfg.factors)],
-        "factors": {"k": cfg.factors, "fit_window": cfg.factor_window, "refit": cfg.factor_refit},
+        "factors": {"k": cfg.factors, "fit_window": cfg.factor_window, "refit": cfg.factor_refit,
+                    "first_fit": cfg.factor_min_days if cfg.partial_history else cfg.factor_window},
+        "partial_history": plan.partial,
+        "required_features": plan.required,
+        "required_history_days": ex.required_history(plan.partial),
         "window": cfg.window,
         "min_window_obs": cfg.min_window_obs,
         "market_source": plan.source.describe(),
@@ -256,10 +275,11 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
         def explicit_chunks() -> Iterator[pl.DataFrame]:  # pass 2: standardised against the whole cross-section
             while raw:
                 tickers, part = raw.pop(0)
-                std = ex.standardise(part.lazy(), stats, plan.core, plan.optional)
+                lf = part.lazy().with_columns(ex.short_history_flag()) if plan.partial else part.lazy()
+                std = ex.standardise(lf, stats, plan.required, plan.filled)
                 code = pl.lit(ex.sector_codes(tickers, plan.sectors, plan.sector_cols)).gather(pl.col("_tid"))
                 out = std.select("_tid", "gidx", *row_keys(tickers, plan.grid), *names, *ex.sector_exprs(
-                    code, plan.sector_cols)).collect(engine=ENGINE)
+                    code, plan.sector_cols), *([ex.SHORT_HISTORY] if plan.partial else [])).collect(engine=ENGINE)
                 full = out.select(pl.all_horizontal(  # the loader's explicit mask: every feature present
                     [pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in plan.features])).to_series()
                 present[out["gidx"].to_numpy() - first, panel_cols(tickers, out["_tid"])] = full.to_numpy()

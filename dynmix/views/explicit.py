@@ -14,7 +14,9 @@ Stateless polars steps, `LazyFrame -> LazyFrame`, each feature from data up to t
     sector_onehot    one 0/1 column per sector ("Unknown" is a sector like any other)
 
 A core feature without enough history is null, which masks the sample (tensors.py); optional features
-(liquidity, ETF betas) never do.
+(liquidity, ETF betas) never do, nor (with `[views] partial_history`) the year-long LONG_FEATURES: a young
+company's row gets their cross-sectional mean and the SHORT_HISTORY flag. The cross-sectional statistics
+come from the companies that have the feature, so theirs are the same numbers with or without young ones.
 
 Speed: the factor returns are gathered by gidx (no join); every rolling kernel runs once, into a column, and
 the features are element-wise steps on those columns (an expression used twice, e.g. inside `finite`, is
@@ -55,6 +57,22 @@ CORE_FEATURES = (
     "kurt",
 )
 LIQUIDITY = "liquidity"
+# Core features whose window is longer than MOMENT_WINDOW: a company needs about a year for them. With
+# `[views] partial_history` (the default) a row where one of them is still null is not masked: they take the
+# cross-sectional mean (0 after standardising) and SHORT_HISTORY is 1 on it. The other core features need at
+# most MOMENT_WINDOW days (two thirds of them observed), less than the implicit window's default 60 days.
+LONG_FEATURES = ("mom_252", "beta_mkt", "corr_mkt", "ivol_mkt", "drawdown")
+SHORT_HISTORY = "short_history"
+
+
+def required_history(partial_history: bool) -> int:
+    """Days of history a company needs before its explicit features stop masking its samples."""
+    return MOMENT_WINDOW if partial_history else LONGEST_WINDOW
+
+
+def short_history_flag() -> pl.Expr:
+    """Float32 1 where a LONG_FEATURES value is null (its window not yet full), else 0 (of the raw features)."""
+    return pl.any_horizontal([pl.col(f).is_null() for f in LONG_FEATURES]).cast(pl.Float32).alias(SHORT_HISTORY)
 
 
 def etf_feature(ticker: str) -> str:

@@ -51,7 +51,8 @@ def with_factor_channels(market: pl.DataFrame, panel: np.ndarray, cfg: ViewsConf
     """
     if cfg.factors == 0:
         return market
-    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit)  # (T, P)
+    first = min(cfg.factor_min_days, cfg.factor_window) if cfg.partial_history else cfg.factor_window
+    f = statistical_factors(panel, cfg.factors, cfg.factor_window, cfg.factor_refit, first_fit=first)  # (T, P)
     raw = [pl.Series(f"_f{j}", f[:, j]).fill_nan(None).gather(market["gidx"]) for j in range(cfg.factors)]
     return market.with_columns(raw).with_columns(
         trailing_scaled(pl.col(f"_f{j}"), cfg.vol_scale_window).alias(name)
@@ -79,38 +80,55 @@ def _procrustes(v: np.ndarray, prev: np.ndarray) -> np.ndarray:
 
 
 def statistical_factors(panel: np.ndarray, k: int, fit_window: int = 252, refit: int = 63,
-                        min_share: float = 0.8) -> np.ndarray:
+                        min_share: float = 0.8, first_fit: int | None = None) -> np.ndarray:
     """(T, k) float64 factor returns of the (T, N) panel (NaN where a company has no return); NaN before the
-    first fit, i.e. on the first `fit_window` days.
+    first fit, on the first `first_fit` days (default `fit_window`).
+
+    With `first_fit` < `fit_window` the fits before day `fit_window` use the expanding window [0, s) (a short
+    panel or a young market gets factors after `first_fit` days); from the first fit on the schedule is every
+    `refit` days, so the default (`first_fit = fit_window`) is the trailing-window fit alone.
     """
     if panel.ndim != 2:
         raise ValueError(f"statistical_factors: expected a (T, N) panel, got shape {panel.shape}")
-    if k < 1 or fit_window < 2 or refit < 1 or not 0.0 < min_share <= 1.0:
+    first = fit_window if first_fit is None else first_fit
+    if k < 1 or fit_window < 2 or refit < 1 or not 0.0 < min_share <= 1.0 or not 2 <= first <= fit_window:
         raise ValueError(f"statistical_factors: k={k}, fit_window={fit_window}, refit={refit}, "
-                         f"min_share={min_share} (expected k >= 1, fit_window >= 2, refit >= 1, 0 < min_share <= 1)")
+                         f"min_share={min_share}, first_fit={first} (expected k >= 1, fit_window >= 2, refit >= 1, "
+                         "0 < min_share <= 1, 2 <= first_fit <= fit_window)")
     with threadpool_limits(1, user_api="blas"):  # small (W, W) problems: BLAS threads would only spin
-        return _fit(panel, k, fit_window, refit, min_share)
+        return _fit(panel, k, fit_window, refit, min_share, first)
 
 
-def _fit(panel: np.ndarray, k: int, fit_window: int, refit: int, min_share: float) -> np.ndarray:
+def _fit(panel: np.ndarray, k: int, fit_window: int, refit: int, min_share: float, first: int) -> np.ndarray:
     t, n = panel.shape
     observed = ~np.isnan(panel)
     x = np.where(observed, panel, 0.0).astype(np.float32)
     out = np.full((t, k), np.nan)
-    prev: np.ndarray | None = None
-    for s in range(fit_window, t, refit):
-        live = observed[s - fit_window : s].mean(axis=0) >= min_share  # (N,)
+    start = fit_window - ((fit_window - first) // refit) * refit  # the trailing-window fit days, extended back
+    days = list(range(start, t, refit))
+    fits: list[np.ndarray] = []  # (N, k) loadings of each fit day, before rotation
+    for s in days:
+        lo = max(0, s - fit_window)  # expanding until the window is full
+        live = observed[lo:s].mean(axis=0) >= min_share  # (N,)
         kk = min(k, int(live.sum()) // 2)
         v = np.zeros((n, k))
         if kk > 0:
-            w = x[s - fit_window : s, live]
+            w = x[lo:s, live]
             top = _top_loadings(w - w.mean(axis=0), kk)
             v[live, : top.shape[1]] = top
-        if prev is None:
-            sign = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])  # (k,) 0 for an all-zero column
-            v *= np.where(sign == 0, 1.0, sign)
-        else:
-            v = _procrustes(v, prev)
-        prev = v
+        fits.append(v)
+    if not fits:
+        return out
+    # the anchor is the first full-window fit (the first fit when there is none): its columns get a positive
+    # largest loading, later fits are rotated onto their predecessor, earlier (expanding-window) fits onto their
+    # successor; so the factors from fit_window on are the same whatever `first` is
+    a = next((j for j, s in enumerate(days) if s >= fit_window), 0)
+    sign = np.sign(fits[a][np.abs(fits[a]).argmax(axis=0), np.arange(k)])  # (k,) 0 for an all-zero column
+    fits[a] = fits[a] * np.where(sign == 0, 1.0, sign)
+    for j in range(a + 1, len(fits)):
+        fits[j] = _procrustes(fits[j], fits[j - 1])
+    for j in range(a - 1, -1, -1):
+        fits[j] = _procrustes(fits[j], fits[j + 1])
+    for s, v in zip(days, fits, strict=True):
         out[s : s + refit] = x[s : s + refit] @ v
     return out

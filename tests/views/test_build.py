@@ -26,6 +26,7 @@ FILES = ("explicit.parquet", "returns.parquet", "market.parquet")
 def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], cfg: ViewsConfig,
                                             tmp_path: Path) -> None:
     store = market_store(n_equities=5, n_days=320)
+    cfg = replace(cfg, partial_history=False)  # whole windows: the young-company rules are in test_young.py
     summary = build_views(store, tmp_path / "v", cfg, progress=True)
     info = json.loads((tmp_path / "v" / "views.json").read_text())
     factors = [f"factor{j}_scaled" for j in range(1, cfg.factors + 1)]
@@ -104,6 +105,7 @@ def test_without_factors_the_implicit_view_has_two_channels(market_store: Callab
 
 def test_factor_windows_are_the_market_level_series(market_store: Callable[..., Store], cfg: ViewsConfig,
                                                     tmp_path: Path) -> None:
+    cfg = replace(cfg, partial_history=False)  # the first fit after factor_window days (test_young.py: earlier)
     build_views(market_store(n_equities=6, n_days=400), tmp_path / "v", cfg, progress=False)
     vt = load_view_tensors(tmp_path / "v")
     w = vt.implicit_windows(torch.tensor([0, 5]), torch.tensor([390, 390]))  # (2, L, 2 + K)

@@ -58,7 +58,10 @@ def test_late_listing_and_missing_days(market_data: Data, store_of: Callable[...
     vt = load_view_tensors(tmp_path / "v")
     i1, i2 = vt.tickers.index("E01"), vt.tickers.index("E02")
     t_list = vt.date_index(listed)
-    assert not vt.valid()[i1, : t_list + 252].any()  # no explicit view (mom_252) before a year of history
+    # partial_history (the default): samples once the 63-day features exist, flagged until mom_252 does
+    flag = vt.explicit[i1, :, vt.feature_names.index("short_history")]
+    assert not vt.valid()[i1, : t_list + 40].any() and vt.valid()[i1, t_list + 70 : t_list + 252].all()
+    assert bool((flag[t_list + 70 : t_list + 252] == 1).all()) and bool((flag[t_list + 253 :] == 0).all())
     assert not vt.returns_mask[i2, 300:311].any()
     obs = vt.window_obs()[i2]
     assert int(obs[315]) == cfg.window - 11  # the 20-day window 296..315 misses the returns of days 300..310
