@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,8 +58,13 @@ def test_refresh_then_incremental_from_the_store(home: Workspace, fake: Any) -> 
 
 
 def test_offline_exits_1_with_a_clear_message(home: Workspace, fake: Any) -> None:
+    assert invoke(home, "--tickers", "AAA").exit_code == 0  # some good data first: offline must keep it
+    before = Store(home.store).read_prices()
     fake.dead = {"AAA", "BBB"}
+    t0 = time.perf_counter()
     res = invoke(home, "--tickers", "AAA,BBB")
+    assert time.perf_counter() - t0 < 10.0  # fails fast: no retry loop with long sleeps (about 2 s measured)
+    assert Store(home.store).read_prices().equals(before)  # the store intact
     assert res.exit_code == 1
     assert "are you offline? last good data kept" in text(res)
     assert isinstance(res.exception, SystemExit) and "Traceback" not in res.output
