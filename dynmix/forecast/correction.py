@@ -1,12 +1,12 @@
 """`dynmix_har`: a volatility forecast that starts at HAR and adds only what the world model's state knows.
 
 σ̂²_{i,t} = HAR_{i,t} · exp(c + x_{i,t}·β), with x_{i,t} the company's latent z_{i,t}, the market latent m_t and
-log(world-model variance / HAR) at origin t (all from data up to t). β: ridge regression of
-log(RV_{t+1..t+H} / HAR_{i,t}) on x (standardised with training means and stds), fitted on training origins only
-(t + H <= last); the ridge penalty is chosen on the last VALID_FRACTION of the training origins (by QLIKE after
-refitting on the earlier ones), then β is refitted on all of them; c = the intercept plus log of the mean of
-exp(residual) on the training rows (Duan's smearing, so the variance, not the log, is unbiased). With β = 0 the
-forecast is HAR's times a constant.
+log(world-model variance / HAR) at origin t (all from data up to t), standardised with training means and stds.
+(c, β) minimise the ridge-penalised QLIKE of the forecast on training origins only (t + H <= last); the penalty
+(or β = 0, HAR times a fitted constant) is chosen by QLIKE on the last VALID_FRACTION of the training rows after
+fitting on the earlier ones, then (c, β) are refitted on all of them. `loss="log"` fits log(RV / HAR) by ridge
+instead, with Duan's smearing. The design (features, loss) was chosen by that training-tail QLIKE; README lists
+each design tried with its figures.
 
 Letters: N companies, T dates, B origins in a block, F features, Z company latent, M market latent.
 """
@@ -43,7 +43,17 @@ def state_features(world: WorldModel, panel: WorldPanel, origins: Tensor) -> np.
 
 
 class HARCorrection:
-    """Ridge model of log(RV / HAR) on features; `fit` on training rows, `predict` the multiplicative factor."""
+    """Linear model f = c + x·β of the log factor on HAR; `fit` on training rows, `predict` the factor exp(f).
+
+    loss "log": ridge regression of log(RV / HAR) plus Duan's smearing; loss "qlike": ridge-penalised QLIKE of
+    HAR·exp(f) minimised directly (convex in c, β; L-BFGS). Penalty candidates: ALPHAS and, with `allow_none`,
+    β = 0 (HAR times a fitted constant), chosen on the last VALID_FRACTION of the training rows.
+    """
+
+    def __init__(self, loss: str = "qlike", allow_none: bool = True) -> None:
+        if loss not in ("log", "qlike"):
+            raise DynMIXError(f"HARCorrection: loss must be 'log' or 'qlike', got {loss!r}")
+        self.loss, self.allow_none = loss, allow_none
 
     def fit(self, x: np.ndarray, log_ratio: np.ndarray, real: np.ndarray, prior: np.ndarray) -> HARCorrection:
         """X (R, F), log_ratio (R,) = log(realised / prior), real, prior (R,) variances; rows in time order."""
@@ -53,7 +63,7 @@ class HARCorrection:
         x, y, real, prior = x[ok], log_ratio[ok], real[ok], prior[ok]
         cut = int(len(y) * (1 - VALID_FRACTION))
         self.valid_qlike_ = {}
-        for a in ALPHAS:
+        for a in (*ALPHAS, *((np.inf,) if self.allow_none else ())):
             pred = prior[cut:] * self._fit(x[:cut], y[:cut], a).predict(x[cut:])
             self.valid_qlike_[a] = float(np.mean(qlike_loss(real[cut:], pred)))
         self.alpha_ = min(self.valid_qlike_, key=self.valid_qlike_.__getitem__)
@@ -64,10 +74,37 @@ class HARCorrection:
     def _fit(self, x: np.ndarray, y: np.ndarray, alpha: float) -> HARCorrection:
         self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-8
         xs = (x - self.mean_) / self.std_
+        if self.loss == "qlike":
+            return self._fit_qlike(xs, y, alpha)
         b0 = float(y.mean())
+        if not np.isfinite(alpha):
+            self.beta_ = np.zeros(xs.shape[1])
+            self.c_ = float(np.log(np.mean(np.exp(y))))
+            return self
         self.beta_ = np.linalg.solve(xs.T @ xs + alpha * np.eye(xs.shape[1]), xs.T @ (y - b0))
         resid = y - b0 - xs @ self.beta_
         self.c_ = b0 + float(np.log(np.mean(np.exp(resid))))
+        return self
+
+    def _fit_qlike(self, xs: np.ndarray, y: np.ndarray, alpha: float) -> HARCorrection:
+        """Min over (c, β) of mean(u e^{−f} + f) + alpha ‖β‖² / R, u = RV / HAR = e^y, f = c + xs·β."""
+        from scipy.optimize import minimize
+
+        u, r = np.exp(y), len(y)
+        if not np.isfinite(alpha):  # β = 0: the QLIKE-optimal constant is log mean(u)
+            self.beta_, self.c_ = np.zeros(xs.shape[1]), float(np.log(np.mean(u)))
+            return self
+
+        def obj(p: np.ndarray) -> tuple[float, np.ndarray]:
+            f = p[0] + xs @ p[1:]
+            e = u * np.exp(-f)
+            g = 1.0 - e  # d loss / d f per row
+            grad = np.concatenate([[g.mean()], xs.T @ g / r + 2 * alpha * p[1:] / r])
+            return float(np.mean(e + f) + alpha * p[1:] @ p[1:] / r), grad
+
+        p0 = np.concatenate([[np.log(np.mean(u))], np.zeros(xs.shape[1])])
+        res = minimize(obj, p0, jac=True, method="L-BFGS-B")
+        self.c_, self.beta_ = float(res.x[0]), res.x[1:]
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -76,19 +113,19 @@ class HARCorrection:
 
 
 def dynmix_har(features: np.ndarray, har: np.ndarray, world_var: np.ndarray, realised: np.ndarray, last: int,
-               horizon: int) -> tuple[np.ndarray, HARCorrection]:
+               horizon: int, loss: str = "qlike", with_world_ratio: bool = True) -> tuple[np.ndarray, HARCorrection]:
     """(N, T) dynmix_har forecast from state features (N, T, F), the HAR forecast, the world model's variance and
     the realised target (all (N, T)); fitted on origins t <= last − horizon only.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.concatenate([features, np.log(world_var / har)[..., None]], -1)  # (N, T, F + 1)
+        x = np.concatenate([features, np.log(world_var / har)[..., None]], -1) if with_world_ratio else features
         log_ratio = np.log(realised / har)
     t_fit = max(last - horizon + 1, 0)
     tt = np.arange(t_fit)
     rows_t, rows_i = np.meshgrid(tt, np.arange(har.shape[0]), indexing="xy")  # time-major order below
     order = np.lexsort((rows_i.ravel(), rows_t.ravel()))
     ii, tj = rows_i.ravel()[order], rows_t.ravel()[order]
-    model = HARCorrection().fit(x[ii, tj], log_ratio[ii, tj], realised[ii, tj], har[ii, tj])
+    model = HARCorrection(loss).fit(x[ii, tj], log_ratio[ii, tj], realised[ii, tj], har[ii, tj])
     return har * model.predict(x), model
 
 

@@ -4,6 +4,7 @@ and is fitted on the training period only."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dynmix.forecast.compare import qlike_loss
 from dynmix.forecast.correction import dynmix_har
@@ -19,9 +20,10 @@ def _case(seed: int, informative: bool, n: int = 10, t: int = 600):
     return feats, har, world_var, realised, truth
 
 
-def test_the_correction_learns_an_informative_feature_out_of_sample() -> None:
+@pytest.mark.parametrize("loss", ["qlike", "log"])
+def test_the_correction_learns_an_informative_feature_out_of_sample(loss: str) -> None:
     feats, har, wv, real, _ = _case(0, informative=True)
-    pred, model = dynmix_har(feats, har, wv, real, last=400, horizon=5)
+    pred, model = dynmix_har(feats, har, wv, real, last=400, horizon=5, loss=loss)
     test = slice(401, None)
     assert qlike_loss(real[:, test], pred[:, test]).mean() < 0.8 * qlike_loss(real[:, test], har[:, test]).mean()
     assert abs(model.beta_[0]) > 5 * np.abs(model.beta_[1:]).max()
