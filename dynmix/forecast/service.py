@@ -99,7 +99,7 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     har = HARRV(horizon).fit(raw, wr.train_last).predict(raw)
     corrected, corr = dynmix_har(state_features(wr.world, wr.panel, both), har, world_var, realised, wr.train_last,
                                  horizon)
-    notes.append(f"h = {horizon}: dynmix_har: HAR x exp(ridge on the world model's latents and log(world/HAR)), "
+    notes.append(f"h = {horizon}: dynmix_har: HAR x exp(QLIKE fit on the world model's latents and log(world/HAR)), "
                  f"fitted on {corr.rows_} training rows; penalty {corr.alpha_:g} chosen on the last 20 % of them "
                  + "(QLIKE " + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
     fc = {"dynmix": world_var, "dynmix_har": corrected, "har": har,
