@@ -49,7 +49,9 @@ else:
 st.subheader("Forecast metrics")
 if metrics.height:
     components.table(metrics)
-    st.caption("QLIKE and MSE of the volatility forecasts on the test period (lower is better), DynMIX against "
-               "HAR-RV and GARCH(1,1).")
+    st.caption("QLIKE and MSE of the volatility forecasts on the test period (lower is better): the world model "
+               "(dynmix), HAR times a correction learnt from its latents (dynmix_har), HAR-RV, log-HAR, GARCH(1,1) "
+               "and EWMA, at 5 days (volatility) and 1 and 22 days; dm_stat / dm_p: Diebold–Mariano test of dynmix "
+               "against that method (> 0: dynmix loses more); in_mcs90: in the 90 % Model Confidence Set.")
 else:
     components.hint("report.json has no `forecast` section.", f"dynmix forecast {run.name}")
