@@ -29,7 +29,7 @@ from dynmix.models.world import WorldModel
 from dynmix.planning.backtest import WeightFn
 from dynmix.planning.portfolio import PortfolioMPC
 from dynmix.planning.skill import Skill, shrink
-from dynmix.planning.world_risk import WorldRiskModel
+from dynmix.planning.world_risk import WorldRiskModel, locator
 from dynmix.runs.panel import WorldPanel
 
 
@@ -106,8 +106,7 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
     if cfg.strategic_days < 1 or cfg.strategic_horizon < 1:
         raise DynMIXError("plan.strategic_days and plan.strategic_horizon must be >= 1")
     tactical, strategic = PortfolioMPC(cfg), PortfolioMPC(strategic_config(cfg))
-    row = {d: k for k, d in enumerate(panel.dates)}
-    col = {tk: k for k, tk in enumerate(panel.tickers)}
+    locate = locator(panel, "hierarchical MPC")
     state: dict[str, Any] = {"assets": None, "mean": None, "month": None, "target": None, "s_mean": None}
 
     def daily(t: int, assets: torch.Tensor, horizon: int) -> Forecast:
@@ -115,17 +114,11 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
         return shrink(fc, skill) if skill is not None else fc
 
     def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
-        day = pd.Timestamp(window.index[-1]).date()
-        if day not in row:
-            raise DynMIXError(f"hierarchical MPC: {day} is not a date of the views; rebuild the views or retrain")
-        t = row[day]
-        idx = np.array([col[str(c)] for c in window.columns])
-        alive = panel.valid[t, torch.as_tensor(idx, device=panel.valid.device)].cpu().numpy()
-        w = np.zeros(len(idx))
+        rb = locate(window)
+        day, t, alive, assets, key = rb.day, rb.t, rb.alive, rb.assets, rb.key
+        w = np.zeros(len(alive))
         if not alive.any():
-            return np.full(len(idx), 1.0 / len(idx))
-        assets = torch.as_tensor(idx[alive], device=panel.valid.device)
-        key = tuple(idx[alive])
+            return np.full(len(alive), 1.0 / len(alive))
         prev = torch.tensor(w_prev[alive], dtype=torch.float32)
         month = (day.year, day.month)
         same = state["assets"] == key

@@ -5,6 +5,9 @@ Letters: H horizon, N companies, A assets planned over (a subset of N), k factor
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,34 @@ from dynmix.planning.backtest import WeightFn
 from dynmix.planning.portfolio import PortfolioMPC
 from dynmix.planning.skill import NO_SKILL, Skill, measure_skill, shrink
 from dynmix.runs.panel import WorldPanel
+
+
+@dataclass(frozen=True)
+class Rebalance:
+    """A rebalance located in the panel: the row of the window's last date and the window's companies alive then."""
+
+    day: dt.date
+    t: int  # row of `day` in the panel
+    alive: np.ndarray  # (columns of the window,) bool: a valid sample that day
+    assets: torch.Tensor  # panel columns of the alive companies
+    key: tuple[int, ...]  # the alive columns, to tell whether the set of companies changed
+
+
+def locator(panel: WorldPanel, who: str) -> Callable[[pd.DataFrame], Rebalance]:
+    """A function from a backtest window to its `Rebalance` (`who` names the strategy in the error)."""
+    row = {d: k for k, d in enumerate(panel.dates)}
+    col = {tk: k for k, tk in enumerate(panel.tickers)}
+
+    def locate(window: pd.DataFrame) -> Rebalance:
+        day = pd.Timestamp(window.index[-1]).date()
+        if day not in row:
+            raise DynMIXError(f"{who}: {day} is not a date of the views; rebuild the views or retrain")
+        t = row[day]
+        idx = np.array([col[str(c)] for c in window.columns])
+        alive = panel.valid[t, torch.as_tensor(idx, device=panel.valid.device)].cpu().numpy()
+        return Rebalance(day, t, alive, torch.as_tensor(idx[alive], device=panel.valid.device), tuple(idx[alive]))
+
+    return locate
 
 
 class WorldRiskModel:
@@ -96,29 +127,21 @@ def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig, skill:
     by its skill-scaled alpha (`skill.shrink`).
     """
     mpc = PortfolioMPC(cfg)
-    row = {d: k for k, d in enumerate(panel.dates)}
-    col = {tk: k for k, tk in enumerate(panel.tickers)}
+    locate = locator(panel, "world-model MPC")
     state: dict[str, Any] = {"assets": None, "mean": None}
 
     def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
-        day = pd.Timestamp(window.index[-1]).date()
-        if day not in row:
-            raise DynMIXError(f"world-model MPC: {day} is not a date of the views; rebuild the views or retrain")
-        t = row[day]
-        idx = np.array([col[str(c)] for c in window.columns])
-        alive = panel.valid[t, torch.as_tensor(idx, device=panel.valid.device)].cpu().numpy()
-        w = np.zeros(len(idx))
-        if not alive.any():
-            return np.full(len(idx), 1.0 / len(idx))
-        assets = torch.as_tensor(idx[alive], device=panel.valid.device)
-        forecast = WorldRiskModel(world, panel, t, assets).forecast(cfg.horizon)
+        rb = locate(window)
+        if not rb.alive.any():
+            return np.full(len(rb.alive), 1.0 / len(rb.alive))
+        forecast = WorldRiskModel(world, panel, rb.t, rb.assets).forecast(cfg.horizon)
         if skill is not None:
             forecast = shrink(forecast, skill)
-        key = tuple(idx[alive])
-        warm = state["mean"] if cfg.warm_start and state["assets"] == key else None
-        plan = mpc.plan(forecast, torch.tensor(w_prev[alive], dtype=torch.float32), prev_mean=warm)
-        state.update(assets=key, mean=plan.mean)
-        w[alive] = plan.first.double().numpy()
+        warm = state["mean"] if cfg.warm_start and state["assets"] == rb.key else None
+        plan = mpc.plan(forecast, torch.tensor(w_prev[rb.alive], dtype=torch.float32), prev_mean=warm)
+        state.update(assets=rb.key, mean=plan.mean)
+        w = np.zeros(len(rb.alive))
+        w[rb.alive] = plan.first.double().numpy()
         return w
 
     return weights
