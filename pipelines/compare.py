@@ -123,7 +123,7 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     write_json(summary, out_dir / "compare.json")
     write_json({"settings": meta, "per_seed": per_seed, "runs": runs}, out_dir / "compare_runs.json")
-    scores = [s for s in next(iter(summary.values())) if s != "train_seconds"] + ["train_seconds"]
+    names = [s for s in next(iter(summary.values())) if s != "train_seconds"] + ["train_seconds"]
     head = (f"# Comparison: {len(arms)} arms x {seeds} seeds, {n_epochs} epochs ({METHOD}; per-company means, "
             f"then per-date scores by regime)\n\nmean ± sd over seeds, 95 % bootstrap interval of the mean, paired "
             f"difference vs {BASELINE} and its two-sided paired t-test p (seeds paired). Regime test dates: "
@@ -132,6 +132,6 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
     main = [s for s in OVERVIEW if any(s in v for v in summary.values())]
     head += (f"## Overview (mean ± sd over seeds; * paired p < 0.05 vs {BASELINE})\n\n"
              f"{overview(summary, main, BASELINE)}\n## Every score\n\n")
-    write_text(head + markdown(summary, scores, BASELINE), out_dir / "compare.md")
+    write_text(head + markdown(summary, names, BASELINE), out_dir / "compare.md")
     console.print(f"comparison: {out_dir / 'compare.md'}", markup=False)
     return {"summary": summary, "settings": meta, "path": Path(out_dir)}
