@@ -49,6 +49,15 @@ def har_design(r2: np.ndarray) -> np.ndarray:
     return np.stack([trailing_mean(r2, lag, min_obs=max(1, int(0.8 * lag))) for lag in HAR_LAGS], axis=-1)
 
 
+def har_rows(returns: np.ndarray, horizon: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+    """A HAR regression's training rows: (N, D) mean squared return over the next `horizon` days at origins
+    t <= last − horizon, and their (N, D, 3) regressors.
+    """
+    r2 = np.asarray(returns, dtype=np.float64) ** 2  # (N, T) daily RV proxy
+    y = forward_mean(r2, horizon)[:, : max(last - horizon + 1, 0)]
+    return y, har_design(r2)[:, : y.shape[1]]
+
+
 class HARRV:
     """Pooled HAR-RV: RV_{t+1..t+H} = b0 + b_d RV_d + b_w RV_w + b_m RV_m, by OLS over companies and origins.
 
@@ -60,9 +69,7 @@ class HARRV:
         self.horizon = horizon
 
     def fit(self, returns: np.ndarray, last: int) -> HARRV:
-        r2 = returns.astype(np.float64) ** 2  # (N, T) daily RV proxy
-        y = forward_mean(r2, self.horizon)[:, : max(last - self.horizon + 1, 0)]  # origins t <= last − H
-        x = har_design(r2)[:, : y.shape[1]]
+        y, x = har_rows(returns, self.horizon, last)
         ok = np.isfinite(y) & np.isfinite(x).all(-1)
         if ok.sum() < 10:
             raise DynMIXError(f"HAR-RV: only {int(ok.sum())} complete (company, date) rows in the training period; "

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from dynmix.errors import DynMIXError
-from dynmix.forecast.baselines import forward_mean, har_design
+from dynmix.forecast.baselines import har_design, har_rows
 
 EWMA_LAMBDA = 0.94  # RiskMetrics (1996), daily data
 EWMA_WARMUP = 22  # observed days before an EWMA forecast is issued
@@ -49,9 +49,7 @@ class LogHAR:
         self.horizon = horizon
 
     def fit(self, returns: np.ndarray, last: int) -> LogHAR:
-        r2 = np.asarray(returns, dtype=np.float64) ** 2
-        y = forward_mean(r2, self.horizon)[:, : max(last - self.horizon + 1, 0)]
-        x = har_design(r2)[:, : y.shape[1]]
+        y, x = har_rows(returns, self.horizon, last)
         with np.errstate(divide="ignore", invalid="ignore"):
             ly, lx = np.log(y), np.log(x)
         ok = np.isfinite(ly) & np.isfinite(lx).all(-1)
