@@ -104,6 +104,36 @@ def section_table(section: Any, first: str = "method") -> pl.DataFrame:
         return pl.DataFrame([{k: None if v is None else str(v) for k, v in r.items()} for r in cleaned])
 
 
+HORIZONS = ("h1", "h5", "h22")
+
+
+def volatility_table(forecast: Any) -> pl.DataFrame:
+    """report["forecast"]["volatility"] as one row per method: QLIKE at each horizon, MSE at 5 days, and the
+    horizons whose 90 % Model Confidence Set keeps the method; columns no method has are left out."""
+    vol = nested(forecast, "volatility")
+    if not isinstance(vol, dict):
+        return pl.DataFrame()
+    rows: dict[str, dict[str, Any]] = {}
+    for h in HORIZONS:
+        section = vol.get(h)
+        if not isinstance(section, dict):
+            continue
+        kept = section.get("mcs") if isinstance(section.get("mcs"), list) else []
+        for m, v in section.items():
+            if m in ("dm", "dm_dynmix_har", "mcs") or not isinstance(v, dict):
+                continue
+            row = rows.setdefault(m, {"method": m})
+            row[f"QLIKE {h}"] = v.get("qlike")
+            if h == "h5":
+                row["MSE h5"] = v.get("mse")
+            if m in kept:
+                row["in MCS 90 %"] = ", ".join(filter(None, [row.get("in MCS 90 %"), h]))
+    if not rows:
+        return pl.DataFrame()
+    df = pl.DataFrame(list(rows.values()), infer_schema_length=None)
+    return df.select([c for c in df.columns if df[c].null_count() < df.height])
+
+
 def monthly_coverage(prices: pl.DataFrame) -> pl.DataFrame:
     """(ticker, month, share): the share of the month's trading days (union calendar) on which a ticker has a row.
 

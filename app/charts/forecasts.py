@@ -9,14 +9,17 @@ from plotly.subplots import make_subplots
 from app.charts.style import PALETTE, empty, finish
 
 FORECASTERS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
+SMOOTH_DAYS = 21  # the surprise index is noisy day to day: a month's rolling mean is drawn
 
 
 def surprise_chart(surprise: pl.DataFrame) -> go.Figure:
-    """The surprise index (mean prediction energy, left axis) against realised market volatility (right)."""
+    """The surprise index (mean prediction energy, smoothed, left axis) against realised market volatility."""
     if surprise.height == 0:
         return empty("surprise.parquet is empty")
+    surprise = surprise.sort("date")
+    smooth = surprise["surprise"].rolling_mean(SMOOTH_DAYS, min_samples=1)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=surprise["date"], y=surprise["surprise"], name="surprise index",
+    fig.add_trace(go.Scatter(x=surprise["date"], y=smooth, name=f"surprise index ({SMOOTH_DAYS}-day mean)",
                              line={"color": PALETTE[0]}), secondary_y=False)
     if "market_vol" in surprise.columns:
         fig.add_trace(go.Scatter(x=surprise["date"], y=surprise["market_vol"], name="realised market volatility",

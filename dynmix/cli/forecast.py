@@ -13,11 +13,9 @@ from dynmix.cli.app import app
 from dynmix.cli.common import console, friendly, workspace, writes
 from dynmix.cli.report_tables import section_table
 
+HORIZONS = (("h1", "next day"), ("h5", "next 5 days"), ("h22", "next 22 days"))
 TABLES = (
-    ("volatility", "Volatility of the next 5 days, test period: QLIKE (variance) and MSE (daily variance, %²); "
-                   "dm_*: Diebold–Mariano of dynmix (dynmix_har) against the row, > 0: dynmix loses more"),
-    ("volatility_h1", "Volatility of the next day, test period"),
-    ("volatility_h22", "Volatility of the next 22 days, test period"),
+    ("gmv", "Global minimum variance from each covariance, rebalanced weekly: realised annualised vol, test period"),
     ("density", "Next-day NLL per company of the cross-section of % returns"),
     ("latent", "Latent forecast error h days ahead, test period (relative MSE; 1 = the mean latent)"),
 )
@@ -32,18 +30,27 @@ def forecast_cmd(
 ) -> None:
     """Forecast with the run's world model against baselines; write RUN/forecast/ and merge report.json."""
     from dynmix.forecast.service import run_forecast  # torch, arch: only when the command runs
+    from dynmix.runs.report_md import SURPRISE_META, surprise_verdict, volatility_rows
     from dynmix.runs.rundir import RunDir
 
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     result = run_forecast(ws, rd, progress=not no_progress)
+    vol = result.get("volatility") or {}
+    for h, span in HORIZONS:
+        if vol.get(h):
+            console.print(section_table(volatility_rows(vol[h]), f"Volatility of the {span}, test period: QLIKE "
+                                        "(variance), MSE (daily variance, %²); dm_*: Diebold–Mariano of dynmix "
+                                        "(dynmix_har) against the row, > 0: dynmix loses more"))
     for key, title in TABLES:
         if result.get(key):
             console.print(section_table(result[key], title))
     surprise = result.get("surprise")
     if isinstance(surprise, dict) and surprise:
-        rows = surprise if all(isinstance(v, dict) for v in surprise.values()) else {"surprise": surprise}
-        console.print(section_table(rows, "JEPA surprise index"))
+        rows = {k: v for k, v in surprise.items() if k not in SURPRISE_META and isinstance(v, dict)}
+        console.print(section_table(rows, "JEPA surprise index against next-week market volatility"))
+        if isinstance(surprise.get("increment"), dict):
+            console.print(surprise_verdict(surprise["increment"]), markup=False, soft_wrap=True)
     for note in result.get("notes", []):
         console.print(f"[dim]note:[/] {escape(str(note))}", soft_wrap=True)
     console.print(f"forecasts: {rd.forecast_dir}", markup=False, soft_wrap=True)

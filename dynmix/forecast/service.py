@@ -14,7 +14,6 @@ Writes RUN/forecast/vol_forecast.parquet (date, ticker, realised, one column per
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,17 @@ from dynmix.errors import DynMIXError
 from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
 from dynmix.forecast.compare import LogHAR, diebold_mariano, ewma_variance, model_confidence_set, qlike_loss
 from dynmix.forecast.correction import dynmix_har, state_features
+from dynmix.forecast.gmv import gmv_comparison
 from dynmix.forecast.surprise import compute_surprise
 from dynmix.forecast.world import density_nll, latent_errors, world_variance
 from dynmix.runs.models import WorldRun, load_world_run
 from dynmix.runs.panel import origin_dates
-from dynmix.runs.report_md import markdown_table
+from dynmix.runs.report_md import forecast_markdown
 from dynmix.runs.rundir import RunDir
 from dynmix.workspace import Workspace
 
-VOL_HORIZON = 5  # days of realised volatility forecast (report["forecast"]["volatility"], the dashboard's chart)
-EXTRA_HORIZONS = (1, 22)  # also scored: report["forecast"]["volatility_h1"], ["volatility_h22"]
+VOL_HORIZON = 5  # days of realised volatility forecast written to vol_forecast.parquet (the dashboard's chart)
+HORIZONS = (1, 5, 22)  # scored: report["forecast"]["volatility"]["h1" | "h5" | "h22"]
 TRADING_DAYS = 252
 METHODS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
 BASELINES = METHODS[2:]
@@ -54,30 +54,31 @@ def mse(real: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean((np.asarray(real, dtype=np.float64) - np.asarray(pred, dtype=np.float64)) ** 2))
 
 
-def volatility_scores(frame: pl.DataFrame, horizon: int = VOL_HORIZON) -> dict[str, dict[str, Any]]:
-    """{method: {qlike, mse, in_mcs90[, dm_stat, dm_p]}} from the annualised vols in `frame` (the methods among its
-    columns); MSE of the daily variance in percent²; DM of DynMIX against each baseline on the per-date mean QLIKE.
+def volatility_scores(frame: pl.DataFrame, horizon: int = VOL_HORIZON) -> dict[str, Any]:
+    """One horizon's section of report["forecast"]["volatility"] from the annualised vols in `frame` (the methods
+    among its columns): {method: {qlike, mse}}, "dm": {method: {stat, p}} of DynMIX against each other method,
+    "dm_dynmix_har": the same for `dynmix_har` against the baselines, "mcs": the methods kept in the 90 % Model
+    Confidence Set. MSE of the daily variance in percent²; DM and MCS on the per-date mean QLIKE.
     """
     methods = [m for m in frame.columns if m not in ("date", "ticker", "realised")]
     daily_pct2 = 1e4 / TRADING_DAYS  # annualised variance (decimal) -> daily variance in percent²
     real = frame["realised"].to_numpy() ** 2
-    out: dict[str, dict[str, Any]] = {m: {"qlike": qlike(real, frame[m].to_numpy() ** 2),
-                                          "mse": mse(real * daily_pct2, frame[m].to_numpy() ** 2 * daily_pct2)}
-                                      for m in methods}
+    out: dict[str, Any] = {m: {"qlike": qlike(real, frame[m].to_numpy() ** 2),
+                               "mse": mse(real * daily_pct2, frame[m].to_numpy() ** 2 * daily_pct2)}
+                           for m in methods}
     per_date = (frame.select("date", *[pl.Series(m, qlike_loss(real, frame[m].to_numpy() ** 2)) for m in methods])
                 .group_by("date").mean().sort("date"))
     if per_date.height < 3:
         return out
     losses = {m: per_date[m].to_numpy() for m in methods}
-    for m in methods:
-        if m != "dynmix" and "dynmix" in losses:
-            out[m]["dm_stat"], out[m]["dm_p"] = diebold_mariano(losses["dynmix"], losses[m], lags=horizon)
-        if not m.startswith("dynmix") and "dynmix_har" in losses:
-            out[m]["dm_stat_dynmix_har"], out[m]["dm_p_dynmix_har"] = diebold_mariano(
-                losses["dynmix_har"], losses[m], lags=horizon)
+    for ours in ("dynmix", "dynmix_har"):
+        if ours in losses:
+            key = "dm" if ours == "dynmix" else f"dm_{ours}"
+            out[key] = {m: dict(zip(("stat", "p"), diebold_mariano(losses[ours], losses[m], lags=horizon),
+                                    strict=True))
+                        for m in methods if not m.startswith("dynmix") or (ours == "dynmix" and m != ours)}
     kept = model_confidence_set(losses, size=MCS_SIZE, reps=MCS_REPS, seed=0)
-    for m in methods:
-        out[m]["in_mcs90"] = m in kept
+    out["mcs"] = [m for m in methods if m in kept]
     return out
 
 
@@ -145,26 +146,33 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
     first_test, t_end = wr.train_last + 1, len(wr.vt.dates) - 1
     rolled = origin_dates(wr.panel, first_test, t_end, wr.cfg.world.rollout)  # test origins with H later days
     next_day = (origin_dates(wr.panel, 0, wr.train_last, 1), origin_dates(wr.panel, first_test, t_end, 1))
+    volatility: dict[str, Any] = {}
     ours: dict[str, Any] = {
-        "volatility": volatility_scores(frame, VOL_HORIZON) if frame.height else {},
+        "volatility": volatility,
         "latent": latent_errors(wr.world, wr.panel, rolled, wr.cfg.world.rollout) if rolled.numel() else {},
         "density": density_nll(wr.world, wr.panel, wr.train_last, *next_day),
     }
-    if not frame.height:
-        notes.append("volatility: no test origin with 5 later returns: nothing scored")
-    for h in EXTRA_HORIZONS:
-        try:
-            frame_h, notes_h = volatility_frame(wr, progress, h)
-        except DynMIXError as e:  # e.g. too few training rows for a 22-day target on a short history
-            notes.append(f"volatility h = {h} not scored: {e}")
-            continue
-        notes += notes_h[-2:]  # the GARCH notes are the same at every horizon
+    ours["gmv"], gmv_note = gmv_comparison(wr.world, wr.panel, wr.vt.raw_returns.double().cpu().numpy(),
+                                           wr.train_last)
+    notes.append(gmv_note)
+    for h in HORIZONS:
+        if h == VOL_HORIZON:
+            frame_h = frame
+        else:
+            try:
+                frame_h, notes_h = volatility_frame(wr, progress, h)
+            except DynMIXError as e:  # e.g. too few training rows for a 22-day target on a short history
+                notes.append(f"volatility h = {h} not scored: {e}")
+                continue
+            notes += notes_h[-2:]  # the GARCH notes are the same at every horizon
         if frame_h.height:
-            ours[f"volatility_h{h}"] = volatility_scores(frame_h, h)
+            volatility[f"h{h}"] = volatility_scores(frame_h, h)
+        else:
+            notes.append(f"volatility h = {h}: no test origin with {h} later returns: nothing scored")
     if not rd.jepa_path.exists():
         notes.append(f"JEPA surprise index skipped: run {rd.name} has no JEPA (`dynmix train --stage jepa --run "
                      f"{rd.name}`)")
-    report = rd.update_report({"forecast": {**ours, "notes": notes}}, merge=True)
+    report = rd.update_report({"forecast": {**ours, "notes": notes}})  # the whole section: no stale keys stay
     if rd.jepa_path.exists():  # after the first write: if the surprise fails, the world model's results are saved
         ours["surprise"] = compute_surprise(ws, rd)
         report = rd.update_report({"forecast": {**ours, "notes": notes}}, merge=True)
@@ -172,26 +180,10 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
 
 
 def forecast_table(result: dict[str, Any]) -> str:
-    """Markdown tables of a forecast section (or a whole report): volatility, density, latent, surprise."""
-    section = result.get("forecast", result)
-    parts = []
-    for key, title in (("volatility", "Volatility, 5-day realised, test period (lower is better)"),
-                       ("volatility_h1", "Volatility, next day's squared return, test period (lower is better)"),
-                       ("volatility_h22", "Volatility, 22-day realised, test period (lower is better)"),
-                       ("density", "Next-day NLL per company (lower is better)"),
-                       ("latent", "Latent forecast error, relative MSE (lower is better)"),
-                       ("surprise", "JEPA surprise index")):
-        table = section.get(key)
-        if isinstance(table, dict) and table and all(isinstance(v, dict) for v in table.values()):
-            parts += [title, markdown_table(_finite(table)), ""]
-        elif isinstance(table, dict) and table:
-            parts += [title, markdown_table({"surprise": _finite(table)}), ""]
-    return "\n".join(parts).rstrip() or "no forecast results"
-
-
-def _finite(table: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_finite(v) if isinstance(v, dict) else (v if not isinstance(v, float) or math.isfinite(v) else None))
-            for k, v in table.items()}
+    """Markdown tables of a forecast section (or a whole report): volatility by horizon, GMV, density, latent,
+    surprise.
+    """
+    return "\n".join(forecast_markdown(result.get("forecast", result), level="")).rstrip() or "no forecast results"
 
 
 __all__ = ["forecast_table", "mse", "qlike", "run_forecast", "volatility_scores"]

@@ -37,6 +37,18 @@ def world_variance(world: WorldModel, panel: WorldPanel, origins: Tensor, horizo
 
 
 @torch.no_grad()
+def world_covariance(world: WorldModel, panel: WorldPanel, t: int, assets: np.ndarray, horizon: int) -> np.ndarray:
+    """(A, A) the world model's covariance of daily returns of companies `assets` (valid at t) over days
+    t+1 .. t+H: the mean of its Σ̂ = B̂B̂ᵀ + diag σ̂² over the H rolled-out steps (raw log-return units).
+    """
+    tt = torch.tensor([t], device=panel.valid.device)
+    steps = world.rollout(world.encode(*panel.inputs(tt)), horizon)
+    idx = torch.as_tensor(assets, device=panel.valid.device)
+    cov = torch.stack([h.covariance()[0][idx][:, idx] for h in steps]).mean(0)
+    return cov.double().cpu().numpy() / world.cfg.return_scale**2
+
+
+@torch.no_grad()
 def latent_errors(world: WorldModel, panel: WorldPanel, origins: Tensor, horizon: int) -> dict[str, dict[str, float]]:
     """Relative MSE of company latents h days ahead, Σ‖ẑ_{t+h} − encode(t+h)‖² / Σ‖encode − its mean‖², for the
     world model's rollout next^h(z_t) and for persistence (ẑ_{t+h} = z_t); 1.0 = no better than the mean latent.

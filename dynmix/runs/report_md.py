@@ -6,10 +6,11 @@ import math
 from typing import Any
 
 # Sections whose best value is the smallest; everything else is better when larger.
-LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "max_drawdown", "turnover", "cvar95",
+LOWER_IS_BETTER = {"pair_vol", "qlike", "mse", "volatility", "vol", "ann_vol", "ann_vol_long_only", "max_drawdown",
+                   "turnover", "cvar95",
                    "maxDD", "turn"}
 # columns no end of which is "better"
-NO_BEST = {"p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi", "dm_stat", "dm_p", "in_mcs90",
+NO_BEST = {"t_stat", "p", "p_vs_1N", "p_memmel", "sharpe_lo", "sharpe_hi", "dm_stat", "dm_p", "in_mcs90",
            "dm_stat_dynmix_har", "dm_p_dynmix_har"}
 LOWER_PREFIXES = ("nll", "rel_mse", "pair_vol_")  # nll_train, rel_mse_h1, ..., pair_vol_stressed
 TITLES = {
@@ -128,6 +129,97 @@ def planning_markdown(section: Any) -> list[str]:
     return out
 
 
+def volatility_rows(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One horizon's section as display rows {method: {qlike, mse, dm_stat, dm_p, dm_stat_dynmix_har,
+    dm_p_dynmix_har, in_mcs90}} (the shape report.md, the CLI and the dashboard render).
+    """
+    dm, dm_har, mcs = section.get("dm", {}), section.get("dm_dynmix_har", {}), section.get("mcs")
+    rows: dict[str, dict[str, Any]] = {}
+    for m, v in section.items():
+        if m in ("dm", "dm_dynmix_har", "mcs") or not isinstance(v, dict):
+            continue
+        row = dict(v)
+        if m in dm:
+            row["dm_stat"], row["dm_p"] = dm[m]["stat"], dm[m]["p"]
+        if m in dm_har:
+            row["dm_stat_dynmix_har"], row["dm_p_dynmix_har"] = dm_har[m]["stat"], dm_har[m]["p"]
+        if isinstance(mcs, list):
+            row["in_mcs90"] = m in mcs
+        rows[m] = row
+    return rows
+
+
+def volatility_verdict(section: dict[str, Any], horizon: str) -> str:
+    """One horizon's Diebold–Mariano and MCS results in words, for the world model (`dynmix`)."""
+    dm = {m: d for m, d in (section.get("dm") or {}).items() if isinstance(d, dict)}
+    ours = section.get("dynmix")
+    if not dm or not isinstance(ours, dict):
+        return f"At {horizon} no significance test was possible (see notes)."
+    groups: dict[str, list[str]] = {"worse": [], "better": [], "tied": []}
+    for m, d in dm.items():
+        sig = isinstance(d.get("p"), int | float) and d["p"] < 0.05
+        groups["tied" if not sig else "worse" if d["stat"] > 0 else "better"].append(m)
+    words = [f"significantly worse than {', '.join(groups['worse'])}" if groups["worse"] else "",
+             f"significantly better than {', '.join(groups['better'])}" if groups["better"] else "",
+             f"not told apart from {', '.join(groups['tied'])}" if groups["tied"] else ""]
+    kept = section.get("mcs")
+    mcs = f" The 90 % Model Confidence Set keeps {', '.join(kept)}." if isinstance(kept, list) and kept else ""
+    return (f"At {horizon} the world model (QLIKE {ours.get('qlike', float('nan')):.3f}) is "
+            + "; ".join(w for w in words if w) + " (Diebold–Mariano, 5 % level)." + mcs)
+
+
+SURPRISE_META = ("increment",)  # report["forecast"]["surprise"]'s keys that are not correlation rows
+
+
+def surprise_verdict(inc: dict[str, Any]) -> str:
+    """The surprise increment in words: whether the JEPA surprise index improves a HAR forecast of market variance."""
+    vals = [v for k in ("qlike_har", "qlike_har_surprise", "p") if isinstance(v := inc.get(k), int | float)]
+    if len(vals) < 3:
+        return "The surprise increment could not be measured (see notes)."
+    q0, q1, p = vals
+    helps = q1 < q0 and p < 0.05
+    return ("The surprise index adds to HAR: " if helps else "The surprise index adds nothing a HAR forecast of "
+            "market variance does not already know: ") + (
+        f"out-of-sample QLIKE {q1:.3f} with it against {q0:.3f} without, its training-period coefficient's HAC "
+        f"t-statistic {inc.get('t_stat', float('nan')):.2f} (p = {p:.3f}).")
+
+
+def forecast_markdown(section: Any, level: str = "## ") -> list[str]:
+    """The forecast section: volatility by horizon (DM and MCS merged into the rows), GMV, density, latent,
+    surprise with its increment in words.
+    """
+    if not isinstance(section, dict):
+        return []
+    out: list[str] = []
+    vol = section.get("volatility")
+    for h, what in (("h1", "next day's squared return"), ("h5", "5-day realised"), ("h22", "22-day realised")):
+        table = vol.get(h) if isinstance(vol, dict) else None
+        if isinstance(table, dict) and table:
+            out += [f"{level}Volatility, {what}, test period (lower is better; dm: Diebold–Mariano of dynmix against "
+                    "the row on per-date QLIKE, > 0: dynmix loses more; in_mcs90: in the 90 % Model Confidence Set)",
+                    "", markdown_table(volatility_rows(table)), "", volatility_verdict(table, f"h = {h[1:]}"), ""]
+    for key, title in (("gmv", "Global minimum variance, weekly, test period: realised annualised volatility "
+                               "(lower is better)"),
+                       ("density", "Next-day NLL per company (lower is better)"),
+                       ("latent", "Latent forecast error, relative MSE (lower is better)")):
+        table = section.get(key)
+        if isinstance(table, dict) and _is_table(table):
+            out += [f"{level}{title}", "", markdown_table(table, "covariance" if key == "gmv" else "method"), ""]
+    surprise = section.get("surprise")
+    if isinstance(surprise, dict) and surprise:
+        corr = {k: v for k, v in surprise.items() if k not in SURPRISE_META}
+        if _is_table(corr):
+            out += [f"{level}JEPA surprise index against next-week market volatility (test period)", "",
+                    markdown_table(corr), ""]
+        if isinstance(inc := surprise.get("increment"), dict):
+            out += [f"{level}Surprise increment (HAR of next-week market variance, with and without the index)", "",
+                    markdown_table({"HAR": {"qlike": inc.get("qlike_har")},
+                                    "HAR + surprise": {"qlike": inc.get("qlike_har_surprise"),
+                                                       "t_stat": inc.get("t_stat"), "p": inc.get("p")}}, "model"),
+                    "", surprise_verdict(inc), ""]
+    return out
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """Every table-shaped section of the report (ours and those other steps merged in) as Markdown."""
     out = ["# Evaluation report", ""]
@@ -141,6 +233,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         first = "view" if key == "collapse" else "method"
         if key == "planning" and "costs_bps" in (value if isinstance(value, dict) else {}):
             out += planning_markdown(value)
+        elif key == "forecast" and isinstance(value, dict) and not _is_table(value):
+            out += ["## Forecasts", "", *forecast_markdown(value, level="### ")]
         elif _is_table(value):
             out += [f"## {TITLES.get(key, key.capitalize())}", "", markdown_table(value, first), ""]
         elif key in TITLES and not value:

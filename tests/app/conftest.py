@@ -125,8 +125,18 @@ def _full_run(run: Path, rng: np.random.Generator, dates: list[dt.date]) -> None
         "hedging": {m: {"pair_vol": 0.15 + 0.01 * k} for k, m in enumerate(methods)},
         "collapse": {v: {"min_std": 0.3, "mean_std": 0.8, "effective_rank": 5.5} for v in
                      ("explicit", "implicit", "fused")},
-        "forecast": {m: {"qlike": 0.1 + 0.02 * k, "mse": 0.001 * (k + 1)} for k, m in
-                     enumerate(("dynmix", "har", "garch"))},
+        "forecast": {
+            "volatility": {h: {**{m: {"qlike": 0.1 + 0.02 * k + j, "mse": 0.001 * (k + 1)} for k, m in
+                                  enumerate(("dynmix", "har", "garch"))},
+                               "dm": {"har": {"stat": 3.0, "p": 0.003}, "garch": {"stat": 0.5, "p": 0.6}},
+                               "mcs": ["dynmix", "garch"] if h == "h5" else ["har"]}
+                           for j, h in enumerate(("h1", "h5"))},
+            "gmv": {m: {"ann_vol": 0.15 + 0.01 * k, "ann_vol_long_only": 0.16} for k, m in
+                    enumerate(("world_model", "sample", "ledoit_wolf"))},
+            "surprise": {"jepa_surprise": {"spearman": 0.3, "pearson": 0.25, "n_dates": 100},
+                         "trailing_vol_5d": {"spearman": 0.6, "pearson": 0.55, "n_dates": 100},
+                         "increment": {"qlike_har": 0.30, "qlike_har_surprise": 0.31, "t_stat": 0.4, "p": 0.69}},
+        },
         "planning": {
             **{s: {"ann_return": 0.05 + 0.01 * k, "ann_vol": 0.15, "sharpe": 0.3 + 0.1 * k, "sharpe_lo": 0.1 * k - 0.5,
                    "sharpe_hi": 1.0 + 0.1 * k, "max_drawdown": 0.2, "cvar95": 0.02, "turnover": 0.1}

@@ -73,9 +73,17 @@ def test_embedding_map_without_embeddings(dashboard, full_home, facts):
 
 def test_forecasts_page(dashboard, full_home, facts):
     at = open_page(dashboard, full_home, "screens/forecasts.py")
-    table = at.dataframe[0].value
+    table = at.dataframe[0].value  # which forecast is best: one row per method, no empty column (no h22)
     assert list(table["method"]) == ["dynmix", "har", "garch"]
-    assert {"qlike", "mse"} <= set(table.columns)
+    assert list(table.columns) == ["method", "QLIKE h1", "QLIKE h5", "MSE h5", "in MCS 90 %"]
+    assert list(table["in MCS 90 %"]) == ["h5", "h1", "h5"] and table["QLIKE h5"][0] == pytest.approx(1.1)
+    verdicts = [m.value for m in at.markdown]
+    assert any("At h = 1 the world model" in v and "significantly worse than har" in v
+               and "not told apart from garch" in v for v in verdicts)
+    assert any("adds nothing" in v and "0.310" in v for v in verdicts)  # the surprise increment in words
+    gmv = at.dataframe[1].value
+    assert list(gmv["covariance"]) == ["world_model", "sample", "ledoit_wolf"]
+    assert {"ann_vol", "ann_vol_long_only"} <= set(gmv.columns)
     ticker = at.selectbox(key="forecast_ticker")
     assert ticker.options == sorted(facts.sectors)
     ticker.set_value("CCA").run()

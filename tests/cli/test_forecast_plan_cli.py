@@ -60,7 +60,8 @@ def test_forecast_and_plan_name_the_step_then_train_world_and_jepa_then_forecast
 
     result = runner.invoke(app, ["--home", str(trained), "forecast", "latest", "--no-progress"])
     assert result.exit_code == 0, result.output
-    for text in ("QLIKE", "garch", "har", "dynmix", "world_model", "persistence", "JEPA surprise index"):
+    for text in ("QLIKE", "garch", "har", "dynmix", "world_model", "persistence", "JEPA surprise index",
+                 "Global minimum variance", "ledoit_wolf", "ann_vol_long_only"):
         assert text in result.output
     assert (run / "forecast" / "vol_forecast.parquet").exists() and (run / "forecast" / "surprise.parquet").exists()
 

@@ -48,7 +48,7 @@ def test_qlike_and_mse_by_hand() -> None:
     assert scores["har"]["qlike"] == pytest.approx((0.25 - np.log(0.25) - 1) / 2)
     # MSE on the daily variance in percent²: annualised variance x 1e4 / 252
     assert scores["har"]["mse"] == pytest.approx(((0.04 - 0.16) * 1e4 / 252) ** 2 / 2)
-    assert "| har |" in forecast_table({"forecast": {"volatility": scores}})
+    assert "| har |" in forecast_table({"forecast": {"volatility": {"h5": scores}}})
 
 
 def test_trailing_and_forward_means_by_hand() -> None:

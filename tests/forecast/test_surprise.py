@@ -104,8 +104,10 @@ def test_surprise_is_higher_in_the_high_volatility_stretch(surprised: Surprised)
 
 
 def test_scores_compare_with_trailing_volatility_on_the_same_test_dates(surprised: Surprised) -> None:
-    s = surprised.scores
-    assert set(s) == {"jepa_surprise", "trailing_vol_5d", "trailing_vol_21d"}
+    s = dict(surprised.scores)
+    assert set(s) == {"jepa_surprise", "trailing_vol_5d", "trailing_vol_21d", "increment"}
+    inc = s.pop("increment")
+    assert {"qlike_har", "qlike_har_surprise", "t_stat", "p"} <= set(inc) or "need at least" in inc["note"]
     n = {row["n_dates"] for row in s.values()}
     assert len(n) == 1 and 100 < n.pop() < DAYS - TRAIN_END
     assert all(-1 <= row[k] <= 1 for row in s.values() for k in ("spearman", "pearson"))
@@ -118,7 +120,8 @@ def test_report_gets_the_surprise_and_keeps_every_other_key(surprised: Surprised
     fc = report["forecast"]
     assert fc["volatility"] == {"har": {"qlike": 0.3}} and fc["latent"] == {"h1": 0.9} and fc["notes"] == ["kept"]
     assert fc["surprise"] == surprised.scores
-    assert "JEPA" in (surprised.run_dir / "report.md").read_text() or (surprised.run_dir / "report.md").exists()
+    md = (surprised.run_dir / "report.md").read_text()
+    assert "JEPA surprise index against next-week market volatility" in md and "| jepa_surprise |" in md
 
 
 def test_energy_uses_no_data_after_its_date(surprised: Surprised) -> None:
@@ -147,3 +150,20 @@ def test_compute_surprise_without_a_jepa_says_what_to_run(tmp_path: Path) -> Non
     run_dir.mkdir(parents=True)
     with pytest.raises(DynMIXError, match="no JEPA .*dynmix train --stage jepa"):
         compute_surprise(Workspace(tmp_path), run_dir)
+
+
+def test_surprise_increment_finds_an_index_that_knows_the_future_and_not_one_that_does_not() -> None:
+    from dynmix.forecast.surprise import surprise_increment
+
+    rng = np.random.default_rng(0)
+    t_all, last = 1500, 999
+    regime = np.repeat(rng.uniform(0.005, 0.03, t_all // 25 + 1), 25)[:t_all]  # volatility shifts every 25 days
+    ret = rng.normal(size=t_all) * regime
+    informed = np.roll(regime, -3) + rng.normal(0, 0.002, t_all)  # knows the volatility of 3 days ahead
+    noise = rng.normal(size=t_all)
+    good = surprise_increment(informed, ret, last)
+    bad = surprise_increment(noise, ret, last)
+    assert good["qlike_har_surprise"] < good["qlike_har"] and good["t_stat"] > 2 and good["p"] < 0.05
+    assert abs(bad["t_stat"]) < 3 and bad["qlike_har_surprise"] == pytest.approx(bad["qlike_har"], rel=0.1)
+    assert good["qlike_har"] == bad["qlike_har"]  # the HAR side does not depend on the index
+    assert good["train_origins"] == last - 5 - 21 + 1 and good["test_origins"] > 400

@@ -68,16 +68,19 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, write_panel, tiny_run_config)
 def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_rest(tiny: TinyRun) -> None:
     report = json.loads((tiny.run_dir / "report.json").read_text())
     assert report["sector"] == {"pca": {"knn_accuracy": 0.5}} and report["notes"] == ["kept"]
-    vol = report["forecast"]["volatility"]
-    assert set(vol) == set(METHODS) and set(vol["dynmix"]) == {"qlike", "mse", "in_mcs90"}
-    dm = {"dm_stat", "dm_p", "dm_stat_dynmix_har", "dm_p_dynmix_har"}
-    assert set(vol["dynmix_har"]) == {"qlike", "mse", "in_mcs90", "dm_stat", "dm_p"}
-    assert all(set(vol[b]) == {"qlike", "mse", "in_mcs90"} | dm for b in BASELINES)
-    assert all(v["qlike"] > 0 and v["mse"] > 0 and isinstance(v["in_mcs90"], bool) for v in vol.values())
-    assert any(v["in_mcs90"] for v in vol.values()) and all(0 <= vol[b]["dm_p"] <= 1 for b in BASELINES)
     fc = report["forecast"]
-    assert set(fc["volatility_h1"]) == set(METHODS)  # the other horizons: the same table, or a note why not
-    assert set(fc.get("volatility_h22", {})) == set(METHODS) or any("h = 22 not scored" in n for n in fc["notes"])
+    vol = fc["volatility"]["h5"]
+    assert set(vol) == set(METHODS) | {"dm", "dm_dynmix_har", "mcs"}
+    assert all(set(vol[m]) == {"qlike", "mse"} and vol[m]["qlike"] > 0 and vol[m]["mse"] > 0 for m in METHODS)
+    assert set(vol["dm"]) == set(METHODS) - {"dynmix"} and set(vol["dm_dynmix_har"]) == set(BASELINES)
+    assert all(set(d) == {"stat", "p"} and 0 <= d["p"] <= 1 for d in [*vol["dm"].values(),
+                                                                    *vol["dm_dynmix_har"].values()])
+    assert vol["mcs"] and set(vol["mcs"]) <= set(METHODS)
+    assert set(fc["volatility"]["h1"]) == set(vol)  # the other horizons: the same table, or a note why not
+    assert ("h22" in fc["volatility"] and set(fc["volatility"]["h22"]) == set(vol)) or any(
+        "h = 22 not scored" in n for n in fc["notes"])
+    assert set(fc["gmv"]) == {"world_model", "sample", "ledoit_wolf", "pca_factor", "ewma"}
+    assert all(0 < v["ann_vol_long_only"] < 2 and 0 < v["ann_vol"] < 2 for v in fc["gmv"].values())
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
     assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
@@ -97,7 +100,8 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
         assert r[0] > r[1] > r[2]
     assert planning["ms_per_plan"]["world_mpc"] > 0 and planning["ms_per_plan"]["world_hierarchical"] > 0
     md = (tiny.run_dir / "report.md").read_text()
-    assert "Forecast: volatility" in md and "## Planning" in md and "### Planning at 25 bps" in md
+    assert "## Forecasts" in md and "### Volatility, 5-day realised" in md and "### Global minimum variance" in md
+    assert "## Planning" in md and "### Planning at 25 bps" in md
     assert "| world_mpc |" in md and "p_vs_1N" in md
     assert "| garch |" in forecast_table(tiny.forecast) and "| world_mpc |" in planning_table(tiny.plan)
 
@@ -191,7 +195,7 @@ def test_a_failing_surprise_step_keeps_the_volatility_results(tiny: TinyRun) -> 
             run_forecast(tiny.ws, tiny.run_dir, progress=False)
     finally:
         rd.jepa_path.unlink()
-    assert set(rd.read_report()["forecast"]["volatility"]) == set(METHODS)
+    assert set(METHODS) <= set(rd.read_report()["forecast"]["volatility"]["h5"])
 
 
 def test_skill_is_measured_on_the_training_period_only(tiny: TinyRun) -> None:
