@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from app.charts.style import PALETTE, empty, finish
 
-FORECASTERS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
+FORECASTERS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma", "oracle")
 SMOOTH_DAYS = 21  # the surprise index is noisy day to day: a month's rolling mean is drawn
 
 

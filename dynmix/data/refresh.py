@@ -123,7 +123,8 @@ def refresh(
         plan = {t: (coverage[t][1] - timedelta(days=overlap_days) if t in coverage else first_start) for t in names}
         frames, failed = fetcher.fetch(plan, chunk_size)
         retry = {t: plan[t] for t in failed if t not in fetcher.exhausted}
-        if retry and frames and not fetcher.stopped:  # all-NaN tickers get one more chance in smaller batches (unless nothing came back)
+        # all-NaN tickers get one more chance in smaller batches (unless nothing came back)
+        if retry and frames and not fetcher.stopped:
             again, failed_again = fetcher.fetch(retry, max(1, min(chunk_size, 10)))
             frames.update(again)
             failed = {t: failed_again.get(t, why) for t, why in failed.items() if t not in again}
@@ -200,7 +201,8 @@ def _overlap_changed(old: pl.DataFrame | None, new: pl.DataFrame, rtol: float = 
 def _add_meta(store: Store, adapter: PriceAdapter, tickers: list[str], rate_limited: type[Exception],
               fetcher: ChunkFetcher) -> list[str]:
     """Fetch metadata for tickers new to the metadata table. Failures only leave the sector "Unknown"; after Ctrl-C
-    or past the deadline nothing is asked (the next refresh asks again)."""
+    or past the deadline nothing is asked (the next refresh asks again).
+    """
     known = set(store.read_meta()["ticker"].to_list())
     todo = [t for t in tickers if t not in known]
     rows, missing = [], []

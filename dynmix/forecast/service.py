@@ -27,6 +27,7 @@ from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
 from dynmix.forecast.compare import LogHAR, diebold_mariano, ewma_variance, model_confidence_set, qlike_loss
 from dynmix.forecast.correction import dynmix_har, state_features
 from dynmix.forecast.gmv import gmv_comparison
+from dynmix.forecast.oracle import oracle_variance, true_variance_panel
 from dynmix.forecast.surprise import compute_surprise
 from dynmix.forecast.world import density_nll, latent_errors, world_variance
 from dynmix.runs.models import WorldRun, load_world_run
@@ -40,6 +41,7 @@ HORIZONS = (1, 5, 22)  # scored: report["forecast"]["volatility"]["h1" | "h5" | 
 TRADING_DAYS = 252
 METHODS = ("dynmix", "dynmix_har", "har", "log_har", "garch", "ewma")
 BASELINES = METHODS[2:]
+ORACLE = "oracle"  # on a synthetic market: the generator's true variance, a reference left out of the MCS
 MCS_SIZE = 0.1  # the Model Confidence Set at 90 %
 MCS_REPS = 1000
 
@@ -77,15 +79,16 @@ def volatility_scores(frame: pl.DataFrame, horizon: int = VOL_HORIZON) -> dict[s
             out[key] = {m: dict(zip(("stat", "p"), diebold_mariano(losses[ours], losses[m], lags=horizon),
                                     strict=True))
                         for m in methods if not m.startswith("dynmix") or (ours == "dynmix" and m != ours)}
-    kept = model_confidence_set(losses, size=MCS_SIZE, reps=MCS_REPS, seed=0)
+    kept = model_confidence_set({m: v for m, v in losses.items() if m != ORACLE}, size=MCS_SIZE, reps=MCS_REPS,
+                                seed=0)
     out["mcs"] = [m for m in methods if m in kept]
     return out
 
 
-def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HORIZON
-                     ) -> tuple[pl.DataFrame, list[str]]:
-    """The (date, ticker, realised, *METHODS) frame of annualised vols of the next `horizon` days on test
-    origins, and notes.
+def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HORIZON,
+                     true_var: np.ndarray | None = None) -> tuple[pl.DataFrame, list[str]]:
+    """The (date, ticker, realised, *METHODS[, oracle]) frame of annualised vols of the next `horizon` days on
+    test origins, and notes; `oracle` when the market's (N, T) true daily variance is given.
     """
     raw = wr.vt.raw_returns.double().cpu().numpy()  # (N, T)
     n, t_all = raw.shape
@@ -106,6 +109,8 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     fc = {"dynmix": world_var, "dynmix_har": corrected, "har": har,
           "log_har": LogHAR(horizon).fit(raw, wr.train_last).predict(raw), "garch": garch,
           "ewma": ewma_variance(raw)}
+    if true_var is not None:
+        fc[ORACLE] = oracle_variance(true_var, horizon)
     keep = np.zeros((n, t_all), dtype=bool)
     keep[:, origins.cpu().numpy()] = True
     keep &= np.isfinite(realised) & (realised > 0)
@@ -121,7 +126,7 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     frame = pl.DataFrame({
         "date": pl.Series([wr.vt.dates[k] for k in tt], dtype=pl.Date),
         "ticker": pl.Series([wr.vt.tickers[k] for k in ii], dtype=pl.String),
-        "realised": vol(realised), **{m: vol(fc[m]) for m in METHODS},
+        "realised": vol(realised), **{m: vol(f) for m, f in fc.items()},
     })
     notes.append(f"volatility h = {horizon}: {frame.height} (company, test date) pairs scored, {len(origins)} test "
                  "origins; QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each "
@@ -140,7 +145,11 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
     rd = RunDir.of(run_dir)
     wr = load_world_run(ws, rd)
     notes = list(wr.notes)
-    frame, vol_notes = volatility_frame(wr, progress)
+    true_var = true_variance_panel(ws, wr.vt.tickers, wr.vt.dates)
+    if true_var is not None:
+        notes.append("oracle: the synthetic market's true variance of the forecast days (it knows their regimes: "
+                     "the limit no forecast from data up to t reaches); left out of the Model Confidence Set")
+    frame, vol_notes = volatility_frame(wr, progress, true_var=true_var)
     notes += vol_notes
     rd.write_table(rd.vol_forecast_path, frame)
     first_test, t_end = wr.train_last + 1, len(wr.vt.dates) - 1
@@ -160,7 +169,7 @@ def run_forecast(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool 
             frame_h = frame
         else:
             try:
-                frame_h, notes_h = volatility_frame(wr, progress, h)
+                frame_h, notes_h = volatility_frame(wr, progress, h, true_var)
             except DynMIXError as e:  # e.g. too few training rows for a 22-day target on a short history
                 notes.append(f"volatility h = {h} not scored: {e}")
                 continue

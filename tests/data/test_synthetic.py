@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -244,3 +245,31 @@ def test_regime_market_merges_sector_pairs_when_turbulent() -> None:
     assert stress_pair - stress_other > 0.15  # when turbulent, paired sectors move together ...
     assert abs(calm_pair - calm_other) < 0.1  # ... when calm they are as apart as any two sectors
     assert stress_other > calm_other  # and correlations rise overall
+
+
+@pytest.mark.parametrize("regime_sectors", [False, True])
+def test_true_variance_is_the_expected_squared_return(regime_sectors: bool) -> None:
+    mk = generate_market(60, 4, 3, 2, params=sm.SynthParams(regime_sectors=regime_sectors))
+    assert mk.true_variance is not None
+    r = (mk.prices.filter(pl.col("ticker") != INDEX_TICKER)
+         .with_columns(pl.col("close").log().diff().over("ticker", order_by="date").alias("r"))
+         .join(mk.true_variance, on=["date", "ticker"], how="inner").join(mk.truth, on="date")
+         .drop_nulls("r"))
+    assert mk.true_variance.height == mk.prices.height - mk.truth.height  # every company row, not the index
+    # r² / E[r²] has mean 1 when E[r²] is right, in both regimes (a missing row makes one 2-day return: few)
+    ratio = r.with_columns((pl.col("r") ** 2 / pl.col("variance")).alias("x")).group_by("regime").agg(
+        pl.col("x").mean(), pl.len()).sort("regime")
+    assert ratio["len"].min() > 2000  # type: ignore[operator]
+    assert np.allclose(ratio["x"].to_numpy(), 1.0, atol=0.06), ratio
+    # and it knows more than the regime: within a regime it ranks the squared returns
+    rho = r.group_by("regime").agg(pl.corr(pl.col("r") ** 2, "variance", method="spearman").alias("rho"))
+    assert (rho["rho"] > 0.15).all()
+
+
+def test_the_store_keeps_the_true_variance_of_the_market_it_holds(tmp_path: Path, market: SyntheticMarket) -> None:
+    store = Store(tmp_path / "store")
+    write_market(store, market)
+    stored = store.read_extra("true_variance")
+    assert stored is not None and stored.equals(market.true_variance)
+    write_market(store, dataclasses.replace(market, true_variance=None), replace=True)  # a market too big for it
+    assert store.read_extra("true_variance") is None

@@ -41,6 +41,17 @@ def tiny_market(n: int = 6, days: int = 420, seed: int = 0) -> tuple[np.ndarray,
     return 50 * np.exp(np.cumsum(r, 0)), sector
 
 
+def tiny_true_variance(days: int = 420, seed: int = 0) -> np.ndarray:
+    """(T,) E[r²] of every company of `tiny_market` on each day: the market's GARCH variance plus the sector's
+    and the company's noise (the same draws as tiny_market, which takes the market's first)."""
+    rng = np.random.default_rng(seed)
+    out, var = np.empty(days), 1e-4
+    for k in range(days):
+        out[k] = var
+        var = 1e-5 + 0.1 * (np.sqrt(var) * rng.standard_normal()) ** 2 + 0.85 * var
+    return out + 0.008**2 + 0.01**2
+
+
 @dataclass
 class TinyRun:
     ws: Workspace
@@ -215,3 +226,23 @@ def test_skill_is_measured_on_the_training_period_only(tiny: TinyRun) -> None:
     other = simple.copy()
     other[last + 1 :] = 0.01
     assert trailing_mean_skill(simple, 60, 5, last) == trailing_mean_skill(other, 60, 5, last)
+
+
+def test_the_oracle_joins_the_table_where_the_store_knows_the_true_variance(tiny: TinyRun, tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    shutil.copytree(tiny.ws.home, home)
+    ws, run_dir = Workspace(home), home / "runs" / tiny.run_dir.name
+    prices = Store(ws.store).read_prices().select("date", "ticker").sort("ticker", "date")
+    true_var = tiny_true_variance()
+    Store(ws.store).write_extra("true_variance", prices.with_columns(
+        pl.Series("variance", np.tile(true_var, prices["ticker"].n_unique()))))
+    fc = run_forecast(ws, run_dir, progress=False)
+    for h in ("h1", "h5"):
+        vol = fc["volatility"][h]
+        assert "oracle" in vol and "oracle" in vol["dm"] and "oracle" not in vol["mcs"]  # a reference only
+    vol = fc["volatility"]["h5"]  # (one day's squared return is too noisy a target on 6 companies to rank them)
+    assert vol["oracle"]["qlike"] < min(vol[m]["qlike"] for m in METHODS)  # the truth beats every forecast
+    assert any(n.startswith("oracle:") for n in fc["notes"])
+    assert "oracle" in pl.read_parquet(RunDir(run_dir).vol_forecast_path).columns
+    before = tiny.forecast["volatility"]["h5"]  # the other methods score the same pairs as without the truth
+    assert all(fc["volatility"]["h5"][m] == pytest.approx(before[m]) for m in METHODS)

@@ -252,7 +252,8 @@ def parse_prices(df: pl.DataFrame, file: str | Path, header: int | None = 1, *, 
 
 def parse_meta(path: str | Path, known: set[str], notes: list[str] | None = None) -> pl.DataFrame:
     """Read and validate a metadata file. Tickers outside `known` (no prices yet) are kept with a note;
-    identical repeated rows collapse with a note; two different rows for one ticker raise DataError."""
+    identical repeated rows collapse with a note; two different rows for one ticker raise DataError.
+    """
     path = Path(path)
     notes = [] if notes is None else notes
     df, header = read_table(path)

@@ -3,7 +3,9 @@
 `generate_market` draws the market in blocks of companies (vectorised over dates, Python loops only over
 blocks and over T for the recursions) and builds the long price table from flat numpy arrays; the model
 itself lives in `synthetic_model`. `write_market` replaces a whole store with it: prices, metadata,
-manifest and the ground truth (`truth`: date, regime, market_vol, market_return).
+manifest and the ground truth (`truth`: date, regime, market_vol, market_return; `true_variance`: date, ticker,
+variance = E[r²] of each company's daily log return given the day before and the day's regime, where the market
+has at most TRUE_VARIANCE_CELLS rows).
 
 Letters: N companies, K sectors, T dates, b companies in one block.
 """
@@ -27,6 +29,7 @@ SOURCE = "synthetic"
 INDEX_TICKER = "^MKT"
 DEFAULT_START = dt.date(2000, 1, 3)
 MAX_CELLS = 80_000_000  # rows a market may have (5,000 x 25 years is ~32 M; peak memory ~3.5 GB)
+TRUE_VARIANCE_CELLS = 10_000_000  # larger markets store no per-company true variance (it would double the store)
 BLOCK_CELLS = 500_000  # (ticker, date) cells per block: temporaries of ~4 MB stay in cache (2 M cells: +40 % CPU)
 
 Progress = Callable[[int, int], None]
@@ -39,6 +42,7 @@ class SyntheticMarket:
     prices: pl.DataFrame  # canonical long table, companies then the "^MKT" index, sorted by (ticker, date)
     meta: pl.DataFrame  # ticker, name, sector, industry, asset_type + planted beta, loads, vols, listed
     truth: pl.DataFrame  # date, regime (0 calm / 1 turbulent), market_vol (true annualised vol), market_return
+    true_variance: pl.DataFrame | None  # date, ticker, variance: E[r²] given day t−1 and day t's regime
     description: str  # the arguments that reproduce it, e.g. "seed=1 tickers=40 sectors=4 years=2 start=…"
 
 
@@ -83,10 +87,13 @@ def generate_market(
     regime = sm.regime_path(t, rng, p)  # (T,)
     m = sm.market_factor(regime, rng, p)  # (T,)
     f = sm.sector_factors(prof, regime, rng)  # (K, T)
+    f_mean, f_var = sm.sector_moments(prof, regime, f)  # (K, T) each
     beta_scale = np.ones(t)  # (T,)
     if p.regime_sectors:  # the regime market: paired sectors move together and betas rise when turbulent
-        f = sm.merge_in_stress(f, regime)
+        f, f_mean, f_var = (sm.merge_in_stress(x, regime) for x in (f, f_mean, f_var))
         beta_scale = 1.0 + p.stress_beta * regime
+    m_var = (sm.market_vol(regime, p) * beta_scale) ** 2 / sm.DAYS_PER_YEAR  # (T,) of beta_scale·m, per unit beta
+    true_var = np.empty(0, dtype=np.float32)
     first = sm.listing_days(n, t, rng, p)  # (N,)
     drop_i, drop_d = sm.missing_rows(n, t, first, rng, p)
     base_volume = np.exp(rng.normal(np.log(1e6), 1.0, n))  # (N,) typical daily volume
@@ -96,6 +103,9 @@ def generate_market(
     rows = int(offsets[-1]) + t  # companies, then the index
     cols = {c: np.empty(rows) for c in ("open", "high", "low", "close", "volume")}
     date_idx = np.empty(rows, dtype=np.int32)
+    with_true_var = n * t <= TRUE_VARIANCE_CELLS
+    if with_true_var:
+        true_var = np.empty(int(offsets[-1]), dtype=np.float32)
     ret_sum, alive_n, vol_sum = np.zeros(t), np.zeros(t), np.zeros(t)  # (T,) for the index
 
     idio_scale = 1.0 + p.idio_turbulent * regime  # (T,)
@@ -110,8 +120,13 @@ def generate_market(
         sel = (drop_i >= i0) & (drop_i < i1)
         keep[drop_i[sel] - i0, drop_d[sel]] = False
         sd = (prof.idio[i0:i1, None] / np.sqrt(sm.DAYS_PER_YEAR)) * idio_scale[None, :]  # (b, T) idio daily sd
-        r = prof.beta[i0:i1, None] * (m * beta_scale)[None, :] + prof.load[i0:i1, None] * f[prof.sector[i0:i1]]  # (b, T)
+        r = prof.beta[i0:i1, None] * (m * beta_scale)[None, :] + prof.load[i0:i1, None] * f[prof.sector[i0:i1]]
         r += sd * sm.student_t((b, t), p.t_df, rng)
+        if with_true_var:  # E[r²] = E[r]² + Var r given the day before and the day's regime
+            beta, load, sec = prof.beta[i0:i1, None], prof.load[i0:i1, None], prof.sector[i0:i1]
+            cond_mean = beta * beta_scale[None, :] * p.drift / sm.DAYS_PER_YEAR + load * f_mean[sec]
+            second = cond_mean**2 + beta**2 * m_var[None, :] + load**2 * f_var[sec] + sd**2
+            true_var[int(offsets[i0]):int(offsets[i1])] = second[keep]
         r[~alive] = 0.0
         log_close = np.cumsum(r, axis=1)
         close = 100.0 * np.exp(log_close)
@@ -154,6 +169,11 @@ def generate_market(
             "market_vol": sm.market_vol(regime, p),
             "market_return": m,  # the market factor's daily log return (company betas are planted on it)
         }),
+        true_variance=pl.DataFrame({
+            "date": pl.Series("date", epoch_days[date_idx[: int(offsets[-1])]]).cast(pl.Date),
+            "ticker": pl.Series("ticker", names, dtype=pl.String).gather(codes[: int(offsets[-1])]),
+            "variance": true_var,
+        }) if with_true_var else None,
         description=description,
     )
 
@@ -257,3 +277,7 @@ def write_market(store: Store, market: SyntheticMarket, replace: bool = False,
     write_parquet(validate_meta(market.meta), store.meta_path)
     write_parquet(manifest_for(market), store.manifest_path)
     store.write_extra("truth", market.truth)
+    if market.true_variance is not None:
+        store.write_extra("true_variance", market.true_variance)
+    elif store.extra_path("true_variance").exists():  # a previous market's: it would not describe this one
+        store.extra_path("true_variance").unlink()

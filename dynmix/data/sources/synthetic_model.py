@@ -125,6 +125,18 @@ def sector_factors(prof: Profiles, regime: np.ndarray, rng: np.random.Generator)
     return f
 
 
+def sector_moments(prof: Profiles, regime: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(K, T) conditional mean and variance of each sector factor's return on day t given the factors up to t−1
+    and the regime of day t (the AR(1) of `sector_factors`).
+    """
+    sd = prof.sector_vol[:, None] * (1.0 + prof.sens[:, None] * regime[None, :]) / np.sqrt(DAYS_PER_YEAR)  # (K, T)
+    mean = np.zeros_like(f)
+    mean[:, 1:] = prof.phi[:, None] * f[:, :-1]
+    var = sd**2 * (1.0 - prof.phi[:, None] ** 2)
+    var[:, 0] = sd[:, 0] ** 2
+    return mean, var
+
+
 def stressed_groups(k: int) -> np.ndarray:
     """(K,) the sector whose factor each sector follows when turbulent in the regime market: pairs (0, 1), (2, 3), …
     follow their first member; an odd last sector stays alone.
