@@ -182,3 +182,32 @@ def runs_table(run_dirs: list[Path]) -> pl.DataFrame:
         return pl.DataFrame()
     df = pl.DataFrame([run_summary(p) for p in run_dirs], infer_schema_length=None)
     return df.select([c for c in df.columns if c == "run" or df[c].null_count() < df.height])
+
+
+REGIME_SUFFIXES = ("calm", "mid", "stressed", "per_date")  # compare.json's per-date scores: <score>_<regime>
+
+
+def compare_frame(summary: dict[str, Any]) -> pl.DataFrame:
+    """compare.json ({arm: {score: {mean, sd, n, …}}}) as one row per arm and score: arm, score (the base name),
+    regime ("all" for the per-company-mean scores, else calm / mid / stressed / per_date), mean, sd, n. Entries
+    that are not {mean, …} objects, or have no finite value (n = 0), are left out.
+    """
+    rows = []
+    for arm, scores in summary.items():
+        if not isinstance(scores, dict):
+            continue
+        for name, st in scores.items():
+            if not isinstance(st, dict) or not st.get("n") or not isinstance(st.get("mean"), int | float):
+                continue
+            base, regime = name, "all"
+            for suffix in REGIME_SUFFIXES:
+                if name.endswith(f"_{suffix}"):
+                    base, regime = name[: -len(suffix) - 1], suffix
+                    break
+            sd = st.get("sd")
+            rows.append({"arm": str(arm), "score": base, "regime": regime, "mean": float(st["mean"]),
+                         "sd": float(sd) if isinstance(sd, int | float) else 0.0, "n": int(st["n"])})
+    schema = {"arm": pl.String, "score": pl.String, "regime": pl.String, "mean": pl.Float64, "sd": pl.Float64,
+              "n": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+

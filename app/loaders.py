@@ -94,6 +94,11 @@ def metrics(run_dir: Path) -> pl.DataFrame:
     return _metrics(str(path), artifacts.version(path))
 
 
+def comparison(ws: Workspace) -> pl.DataFrame:
+    """HOME/compare/compare.json (`dynmix compare`) as artifacts.compare_frame's rows; empty when absent."""
+    return artifacts.compare_frame(artifacts.read_json(ws.home / "compare" / "compare.json"))
+
+
 def report(run_dir: Path) -> dict[str, Any]:
     return artifacts.read_json(RunDir(run_dir).report_path)
 

@@ -97,7 +97,9 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
     n_epochs = epochs or cfg.train.epochs
     per_seed: dict[str, dict[str, list[float]]] = {}
     runs: dict[str, list[str]] = {}
+    regimes: dict[str, Any] = {}
     t_start = time.perf_counter()
+    out: dict[str, Any] = {}
     for seed in range(seeds):
         for arm in arms:
             t0 = time.perf_counter()
@@ -112,26 +114,38 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
             for ref, name in REFERENCES.items():  # seed-free: from the first run's report
                 per_seed.setdefault(ref, {k: [v] for k, v in run_scores(report, name).items()})
             runs.setdefault(arm, []).append(RunDir.of(run).name)
-            console.print(f"{arm} seed {seed}: {seconds:.0f} s, ARI {scores.get('ari', float('nan')):.3f}, "
+            console.print(f"{arm} seed {seed}: train {seconds:.0f} s, train + evaluate "
+                          f"{time.perf_counter() - t0:.0f} s, ARI {scores.get('ari', float('nan')):.3f}, "
                           f"Spearman stressed {scores.get('spearman_future_corr_stressed', float('nan')):.3f}",
                           markup=False)
+        # written after every seed, so that a comparison stopped part-way keeps its complete seeds
+        out = _write(ws, arms, seeds, seed + 1, n_epochs, per_seed, runs, regimes, time.perf_counter() - t_start)
+    console.print(f"comparison: {out['path'] / 'compare.md'}", markup=False)
+    return out
+
+
+def _write(ws: Workspace, arms: tuple[str, ...], seeds: int, done: int, n_epochs: int,
+           per_seed: dict[str, dict[str, list[float]]], runs: dict[str, list[str]], regimes: dict[str, Any],
+           total: float) -> dict[str, Any]:
+    """Summarise the seeds done so far (the seeds not run yet are NaN: n counts the finite ones) and write
+    compare.json, compare_runs.json and compare.md.
+    """
     summary = summarise(per_seed, BASELINE if BASELINE in arms else None)
     out_dir = ws.home / "compare"
-    meta = {"arms": list(arms), "seeds": seeds, "epochs": n_epochs, "baseline": BASELINE, "method": METHOD,
-            "regime_dates": regimes.get("n_dates"), "regime_thresholds": regimes.get("thresholds"),
-            "total_seconds": time.perf_counter() - t_start,
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    meta = {"arms": list(arms), "seeds": seeds, "seeds_done": done, "epochs": n_epochs, "baseline": BASELINE,
+            "method": METHOD, "regime_dates": regimes.get("n_dates"), "regime_thresholds": regimes.get("thresholds"),
+            "total_seconds": total, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     write_json(summary, out_dir / "compare.json")
     write_json({"settings": meta, "per_seed": per_seed, "runs": runs}, out_dir / "compare_runs.json")
     names = [s for s in next(iter(summary.values())) if s != "train_seconds"] + ["train_seconds"]
-    head = (f"# Comparison: {len(arms)} arms x {seeds} seeds, {n_epochs} epochs ({METHOD}; per-company means, "
-            f"then per-date scores by regime)\n\nmean ± sd over seeds, 95 % bootstrap interval of the mean, paired "
-            f"difference vs {BASELINE} and its two-sided paired t-test p (seeds paired). Regime test dates: "
+    partial = "" if done == seeds else f" (seeds done so far: {done} of {seeds})"
+    head = (f"# Comparison: {len(arms)} arms x {seeds} seeds{partial}, {n_epochs} epochs ({METHOD}; per-company "
+            f"means, then per-date scores by regime)\n\nmean ± sd over seeds, 95 % bootstrap interval of the mean, "
+            f"paired difference vs {BASELINE} and its two-sided paired t-test p (seeds paired). Regime test dates: "
             f"{regimes.get('n_dates')} (at most {MAX_DATES} per regime scored). "
-            f"Total {meta['total_seconds']:.0f} s.\n\n")
+            f"Total {total:.0f} s.\n\n")
     main = [s for s in OVERVIEW if any(s in v for v in summary.values())]
     head += (f"## Overview (mean ± sd over seeds; * paired p < 0.05 vs {BASELINE})\n\n"
              f"{overview(summary, main, BASELINE)}\n## Every score\n\n")
     write_text(head + markdown(summary, names, BASELINE), out_dir / "compare.md")
-    console.print(f"comparison: {out_dir / 'compare.md'}", markup=False)
     return {"summary": summary, "settings": meta, "path": Path(out_dir)}

@@ -74,3 +74,31 @@ def collapse_chart(metrics: pl.DataFrame) -> go.Figure:
                                  line={"color": "black", "dash": "dot"}), row=1, col=1)
     fig.update_xaxes(title="step")
     return finish(fig, "Collapse monitor", height=400, legend_below=True)
+
+
+REGIME_ORDER = ("all", "calm", "mid", "stressed", "per_date")
+
+
+def compare_chart(rows: pl.DataFrame, score: str) -> go.Figure:
+    """One score of `dynmix compare`: a group of bars per regime ("all": per-company means over the test period),
+    a bar per arm (mean over seeds) with the seeds' standard deviation as its error bar.
+    """
+    df = rows.filter(pl.col("score") == score)
+    if df.height == 0:
+        return empty(f"no {score!r} values in compare.json")
+    regimes = [r for r in REGIME_ORDER if r in set(df["regime"].to_list())]
+    fig = go.Figure()
+    for j, arm in enumerate(dict.fromkeys(df["arm"].to_list())):
+        a = df.filter(pl.col("arm") == arm)
+        by = {r: (m, s, n) for r, m, s, n in zip(a["regime"], a["mean"], a["sd"], a["n"], strict=True)}
+        xs = [r for r in regimes if r in by]
+        fig.add_trace(go.Bar(
+            x=xs, y=[by[r][0] for r in xs], name=arm, marker_color=PALETTE[j % len(PALETTE)],
+            error_y={"type": "data", "array": [by[r][1] for r in xs], "visible": True},
+            customdata=[by[r][2] for r in xs], hovertemplate="%{x}: %{y:.3f} ± %{error_y.array:.3f} "
+            "(n = %{customdata})<extra>" + arm + "</extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="test dates (all: per-company means; calm / mid / stressed: per-date, by regime)")
+    fig.update_yaxes(title=score)
+    return finish(fig, f"{score}: mean ± sd over seeds", height=400)
+

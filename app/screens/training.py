@@ -1,7 +1,9 @@
-"""Training: a run's loss parts over steps, γ against market volatility, and the collapse monitor."""
+"""Training: a run's loss parts over steps, γ against market volatility, the collapse monitor, and the comparison
+of objectives over seeds (`dynmix compare`)."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from app import artifacts, components, loaders
@@ -10,8 +12,35 @@ from dynmix.runs.rundir import RunDir
 
 st.title("Training")
 ws = loaders.workspace()
+
+
+def comparison_section() -> None:
+    """Bars of HOME/compare/compare.json: mean ± sd over seeds per objective, score and regime."""
+    st.subheader("Objectives compared over seeds")
+    rows = loaders.comparison(ws)
+    if rows.height == 0:
+        components.hint(
+            "No comparison yet (`HOME/compare/compare.json`). `dynmix compare` trains each objective (VICReg with "
+            "a static, market-volatility or dispersion variance target, SIGReg, Barlow Twins, InfoNCE, BYOL) with "
+            "the same budget for several seeds on HOME/views and scores every run: the bars would show each "
+            "score's mean over seeds with the seeds' standard deviation, on per-company means and on per-date "
+            "embeddings by market regime (calm / mid / stressed), so a difference can be told from seed noise.",
+            "dynmix compare --seeds 3")
+        return
+    scores = list(dict.fromkeys(rows.filter(pl.col("score") != "train_seconds")["score"].to_list()))
+    first = "spearman_future_corr" if "spearman_future_corr" in scores else scores[0]
+    score = st.selectbox("Score", scores, index=scores.index(first), key="compare_score",
+                         help="pair_vol: lower is better; every other score: higher is better.")
+    components.chart(charts.compare_chart(rows, score), key="compare")
+    seeds = rows.filter(pl.col("score") == score)["n"].max()
+    st.caption(f"Implicit branch; error bars: standard deviation over {seeds} seed(s). A difference smaller than "
+               "the bars cannot be told from seed noise; compare.md in HOME/compare has the paired tests against "
+               "vicreg:static. pca_loadings and pearson are seed-free references.")
+
+
 run = components.run_picker(ws, key="training_run")
 if run is None:
+    comparison_section()
     st.stop()
 
 cfg = artifacts.read_toml(RunDir(run).config_path)
@@ -56,3 +85,5 @@ if collapse.height:
 
 with st.expander("Configuration (config.toml)"):
     st.json(cfg or {"config.toml": "absent"}, expanded=False)
+
+comparison_section()
