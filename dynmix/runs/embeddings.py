@@ -165,13 +165,41 @@ def _array(x: np.ndarray) -> tuple[pa.FixedSizeListArray, int]:
     return pa.FixedSizeListArray.from_arrays(pa.array(half.reshape(-1)), x.shape[1]), clipped
 
 
+def recover(path: Path) -> list[Path]:
+    """Tidy what a killed export left beside `path` (an embeddings/ folder); returns the folders removed.
+
+    An export writes `.embeddings.<pid>.tmp`, moves the previous set to `.embeddings.<pid>.old`, renames the new
+    one in and removes the old. Killed between the two renames, `path` is absent and `.old` holds the previous
+    complete set: it is put back. Every other `.tmp` / `.old` left behind is removed. Call it under the
+    workspace's writer lock (an export's own start does).
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    olds = sorted(path.parent.glob(f".{path.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    if not path.exists() and not (path.parent / LEGACY_NAME).exists() and olds:
+        last = olds.pop()
+        try:
+            read_meta(last)
+        except DataError:
+            olds.append(last)
+        else:
+            os.replace(last, path)
+    removed = [*path.parent.glob(f".{path.name}.*.tmp"), *olds]
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
+
+
 def write_embeddings(blocks: Iterator[tuple[pl.Series, pl.Series, np.ndarray, np.ndarray]], path: Path,
                      dim: int, stride: int = 1) -> Path:
     """Write embeddings/ from blocks (date (S_b,), ticker (S_b,), explicit (S_b, D), implicit (S_b, D)) in date
     order, one year file at a time, then embeddings.json. The folder appears whole or not at all: it is written
-    beside the target and renamed over it; an embeddings.parquet of an older export is removed.
+    beside the target and renamed over it (embeddings.json, written last, marks a folder complete); an
+    embeddings.parquet of an older export is removed. What a killed export left is tidied first (`recover`).
     """
     path = Path(path)
+    recover(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -212,3 +212,78 @@ def test_kill_9_during_training(tmp_path: Path) -> None:
         assert not killed[0].incomplete and killed[0].embeddings_path.exists()
     print(f"{trials} kills during training (seed {SEED + 2}): {finished} finished, {len(killed)} killed with a "
           "checkpoint; 'latest' always a finished run")
+
+
+EMBEDDER = """
+import sys
+sys.path.insert(0, {repo!r})
+from dynmix.lock import writer_lock
+from dynmix.runs.models import load_run
+from dynmix.runs.rundir import RunDir
+from dynmix.train.embed import export_embeddings
+from dynmix.workspace import Workspace
+ws = Workspace.at({home!r})
+rd = RunDir.resolve(ws, "latest")
+cfg, model, vt = load_run(rd, "cpu", views_dir=ws.views)
+print("ready", flush=True)
+k = 0
+while True:
+    with writer_lock(ws.home, "fault worker"):
+        export_embeddings(model, vt, rd.embeddings_dir, dates_per_batch=8, every=1 + k % 2)
+    print("done", k, flush=True)
+    k += 1
+"""
+
+
+def _check_embeddings(path: Path, refs: dict[int, pl.DataFrame]) -> str:
+    """'absent', or the stride of a complete set equal to the reference export of that stride (no mix)."""
+    from dynmix.runs.embeddings import DIR_NAME, read_embeddings, read_meta
+
+    if not path.exists():
+        return "absent"
+    assert path.name == DIR_NAME
+    meta = read_meta(path)  # embeddings.json is written last: a folder holding it is complete
+    got = read_embeddings(path)
+    ref = refs[int(meta["every"])]
+    assert meta["rows"] * 3 == got.height == ref.height, "rows of the files disagree with embeddings.json"
+    assert got.select("date", "ticker", "view").equals(ref.select("date", "ticker", "view")), "a mix of exports"
+    diff = (got["embedding"].explode() - ref["embedding"].explode()).abs().max()
+    assert isinstance(diff, float) and diff < 1e-2, f"embeddings differ from a whole export by {diff}"
+    return f"every={meta['every']}"
+
+
+@pytest.mark.slow
+def test_kill_9_during_embed(tmp_path: Path) -> None:
+    from dynmix.runs.embeddings import read_embeddings, recover
+    from dynmix.runs.models import load_run
+    from dynmix.runs.rundir import RunDir
+    from dynmix.train import train
+    from dynmix.train.embed import export_embeddings
+    from dynmix.workspace import Workspace
+    from tests.train.conftest import make_views, tiny_config, write_views
+
+    rng = random.Random(SEED + 3)
+    ws = Workspace.at(tmp_path / "ws")
+    write_views(make_views(n=24, t=400), ws.views)
+    rd = RunDir(train(ws, tiny_config(epochs=1), progress=False))
+    _, model, vt = load_run(rd, "cpu", views_dir=ws.views)
+    t0 = time.perf_counter()
+    refs = {k: read_embeddings(export_embeddings(model, vt, tmp_path / f"ref{k}" / "embeddings", dates_per_batch=8,
+                                                 every=k)) for k in (1, 2)}
+    span = 4 * (time.perf_counter() - t0)  # kills land over ~3 exports of the worker's loop
+    seen: dict[str, int] = {}
+    exports, restored = 0, 0
+    for _ in range(TRIALS):
+        exports += len(_kill_at_random(EMBEDDER.format(repo=str(REPO), home=str(ws.home)), rng.uniform(0, span)))
+        state = _check_embeddings(rd.embeddings_dir, refs)
+        if state == "absent":  # killed between its two renames: the next export's start puts the old set back
+            recover(rd.embeddings_dir)
+            restored += rd.embeddings_dir.exists()
+            state = _check_embeddings(rd.embeddings_dir, refs)
+        seen[state] = seen.get(state, 0) + 1
+    export_embeddings(model, vt, rd.embeddings_dir, every=1)  # a re-run completes and leaves nothing behind
+    assert _check_embeddings(rd.embeddings_dir, refs) == "every=1"
+    assert sorted(p.name for p in rd.path.iterdir() if p.name.startswith(".embeddings")) == []
+    assert exports > 0, "no export finished between kills: the kills did not cover whole exports"
+    print(f"{TRIALS} kills during embed (seed {SEED + 3}): {exports} exports finished between them; after each kill "
+          f"{seen}; {restored} previous sets put back from a cut swap; never a mix or a half-file")

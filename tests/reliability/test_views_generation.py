@@ -137,3 +137,31 @@ def test_evaluate_refuses_a_run_whose_store_changed(tmp_path: Path) -> None:
     _store(ws.home, seed=3)
     with pytest.raises(DynMIXError, match=f"store .* changed since run {rd.name} was trained .*other data"):
         load_run_inputs(ws, rd)
+
+
+def test_embeddings_cut_between_renames_put_back(tmp_path: Path) -> None:
+    """A kill between an export's two renames leaves no embeddings/ and the previous set in .old: the next
+    export's start puts it back; a killed export's .tmp is removed, never read."""
+
+    import numpy as np
+
+    from dynmix.runs.embeddings import read_embeddings, read_meta, recover, write_embeddings
+
+    def blocks(v: float):  # type: ignore[no-untyped-def]
+        d = pl.Series("date", [dt.date(2020, 1, 2)] * 2, dtype=pl.Date)
+        t = pl.Series("ticker", ["A", "B"])
+        yield d, t, np.full((2, 4), v, np.float32), np.full((2, 4), -v, np.float32)
+
+    path = tmp_path / "run" / "embeddings"
+    write_embeddings(blocks(1.0), path, 4)
+    before = read_embeddings(path)
+    os.replace(path, path.with_name(".embeddings.123.old"))  # the cut swap
+    half = path.with_name(".embeddings.124.tmp")
+    (half / "year=2020").mkdir(parents=True)
+    (half / "year=2020" / "part.parquet").write_bytes(b"PAR1 cut")
+    removed = recover(path)
+    assert [p.name for p in removed] == [".embeddings.124.tmp"]
+    assert read_embeddings(path).equals(before) and read_meta(path)["rows"] == 2
+    write_embeddings(blocks(2.0), path, 4)  # a re-run completes and leaves nothing beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == ["embeddings"]
+    assert read_embeddings(path)["embedding"].list.first().to_list() == [2.0, 2.0, -2.0, -2.0, 0.0, 0.0]
