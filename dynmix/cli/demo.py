@@ -28,13 +28,14 @@ def demo(
     """Sample data, then `dynmix pipeline`: views -> train (market-vol + static) -> evaluate -> JEPA + world model
     -> forecast -> plan, with a summary.
 
-    With --synthetic: a seeded market with planted sectors -> views -> train both -> evaluate (sector recovery).
+    With --synthetic: a seeded market with planted sectors -> views -> train both -> evaluate (sector recovery)
+    -> world model -> volatility forecasts with the oracle (the generator's true variances; --no-forecast skips).
     """
     from pipelines.demo import run_demo  # every stage: only when the command runs
     from pipelines.synthetic import run_synthetic
 
     if synthetic:
         run_synthetic(workspace(), tickers=tickers, sectors=sectors, years=years, seed=seed, epochs=epochs,
-                      device=device, console=console)
+                      device=device, console=console, forecast=forecast)
         return
     run_demo(workspace(), epochs=epochs, device=device, forecast=forecast, console=console)

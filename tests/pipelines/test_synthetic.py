@@ -24,7 +24,7 @@ from pipelines.synthetic import run_synthetic
 
 def test_synthetic_report_recovers_the_planted_sectors(home: Workspace) -> None:
     out = io.StringIO()
-    result = run_synthetic(home, device="cpu", console=Console(file=out, width=140))
+    result = run_synthetic(home, device="cpu", console=Console(file=out, width=140), forecast=False)
     report = json.loads((result["run"] / "report.json").read_text())
     sector = report["sector"]
     print({m: round(v["ari"], 3) for m, v in sector.items()})
