@@ -3,8 +3,10 @@
 σ̂²_{i,t} = HAR_{i,t} · exp(c + x_{i,t}·β), with x_{i,t} the company's latent z_{i,t}, the market latent m_t and
 log(world-model variance / HAR) at origin t (all from data up to t), standardised with training means and stds.
 (c, β) minimise the ridge-penalised QLIKE of the forecast on training origins only (t + H <= last); the penalty
-(or β = 0, HAR times a fitted constant) is chosen by QLIKE on the last VALID_FRACTION of the training rows after
-fitting on the earlier ones, then (c, β) are refitted on all of them. `loss="log"` fits log(RV / HAR) by ridge
+(or β = 0, HAR times a fitted constant) is chosen by blocked cross-validation over the training period: FOLDS
+contiguous blocks of dates, each scored by QLIKE after fitting on the others less `horizon` dates either side of
+it (their targets overlap the block's), so the choice sees the training period's stressed spells and not only its
+last, calm stretch; then (c, β) are refitted on all of them. `loss="log"` fits log(RV / HAR) by ridge
 instead, with Duan's smearing. The design (features, loss) was chosen by that training-tail QLIKE; README lists
 each design tried with its figures.
 
@@ -23,7 +25,7 @@ from dynmix.models.world import WorldModel
 from dynmix.runs.panel import WorldPanel
 
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)  # ridge penalties tried (on standardised features)
-VALID_FRACTION = 0.2  # last part of the training origins that chooses the penalty
+FOLDS = 5  # blocks of training dates that choose the penalty
 BLOCK = 256
 
 
@@ -47,25 +49,32 @@ class HARCorrection:
 
     loss "log": ridge regression of log(RV / HAR) plus Duan's smearing; loss "qlike": ridge-penalised QLIKE of
     HAR·exp(f) minimised directly (convex in c, β; L-BFGS). Penalty candidates: ALPHAS and, with `allow_none`,
-    β = 0 (HAR times a fitted constant), chosen on the last VALID_FRACTION of the training rows.
+    β = 0 (HAR times a fitted constant), chosen by blocked cross-validation over the rows' dates (FOLDS blocks,
+    `gap` dates purged either side of the scored block).
     """
 
-    def __init__(self, loss: str = "qlike", allow_none: bool = True) -> None:
+    def __init__(self, loss: str = "qlike", allow_none: bool = True, gap: int = 0) -> None:
         if loss not in ("log", "qlike"):
             raise DynMIXError(f"HARCorrection: loss must be 'log' or 'qlike', got {loss!r}")
-        self.loss, self.allow_none = loss, allow_none
+        self.loss, self.allow_none, self.gap = loss, allow_none, gap
 
-    def fit(self, x: np.ndarray, log_ratio: np.ndarray, real: np.ndarray, prior: np.ndarray) -> HARCorrection:
-        """X (R, F), log_ratio (R,) = log(realised / prior), real, prior (R,) variances; rows in time order."""
+    def fit(self, x: np.ndarray, log_ratio: np.ndarray, real: np.ndarray, prior: np.ndarray, t: np.ndarray
+            ) -> HARCorrection:
+        """X (R, F), log_ratio (R,) = log(realised / prior), real, prior (R,) variances, t (R,) the rows' dates."""
         ok = np.isfinite(x).all(1) & np.isfinite(log_ratio)
         if ok.sum() < 50:
             raise DynMIXError(f"dynmix_har: only {int(ok.sum())} complete training rows; expected at least 50")
-        x, y, real, prior = x[ok], log_ratio[ok], real[ok], prior[ok]
-        cut = int(len(y) * (1 - VALID_FRACTION))
+        x, y, real, prior, t = x[ok], log_ratio[ok], real[ok], prior[ok], t[ok]
+        blocks = np.array_split(np.unique(t), FOLDS)
         self.valid_qlike_ = {}
         for a in (*ALPHAS, *((np.inf,) if self.allow_none else ())):
-            pred = prior[cut:] * self._fit(x[:cut], y[:cut], a).predict(x[cut:])
-            self.valid_qlike_[a] = float(np.mean(qlike_loss(real[cut:], pred)))
+            losses = []
+            for days in blocks:
+                test = (t >= days[0]) & (t <= days[-1])
+                train = (t < days[0] - self.gap) | (t > days[-1] + self.gap)
+                pred = prior[test] * self._fit(x[train], y[train], a).predict(x[test])
+                losses.append(qlike_loss(real[test], pred))
+            self.valid_qlike_[a] = float(np.mean(np.concatenate(losses)))
         self.alpha_ = min(self.valid_qlike_, key=self.valid_qlike_.__getitem__)
         self._fit(x, y, self.alpha_)
         self.rows_ = int(len(y))
@@ -125,7 +134,7 @@ def dynmix_har(features: np.ndarray, har: np.ndarray, world_var: np.ndarray, rea
     rows_t, rows_i = np.meshgrid(tt, np.arange(har.shape[0]), indexing="xy")  # time-major order below
     order = np.lexsort((rows_i.ravel(), rows_t.ravel()))
     ii, tj = rows_i.ravel()[order], rows_t.ravel()[order]
-    model = HARCorrection(loss).fit(x[ii, tj], log_ratio[ii, tj], realised[ii, tj], har[ii, tj])
+    model = HARCorrection(loss, gap=horizon).fit(x[ii, tj], log_ratio[ii, tj], realised[ii, tj], har[ii, tj], tj)
     return har * model.predict(x), model
 
 

@@ -25,7 +25,7 @@ from rich.progress import Progress
 from dynmix.errors import DynMIXError
 from dynmix.forecast.baselines import HARRV, forward_mean, garch_forecasts
 from dynmix.forecast.compare import LogHAR, diebold_mariano, ewma_variance, model_confidence_set, qlike_loss
-from dynmix.forecast.correction import dynmix_har, state_features
+from dynmix.forecast.correction import FOLDS, dynmix_har, state_features
 from dynmix.forecast.gmv import gmv_comparison
 from dynmix.forecast.oracle import oracle_variance, true_variance_panel
 from dynmix.forecast.surprise import compute_surprise
@@ -104,8 +104,9 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     corrected, corr = dynmix_har(state_features(wr.world, wr.panel, both), har, world_var, realised, wr.train_last,
                                  horizon)
     notes.append(f"h = {horizon}: dynmix_har: HAR x exp(QLIKE fit on the world model's latents and log(world/HAR)), "
-                 f"fitted on {corr.rows_} training rows; penalty {corr.alpha_:g} chosen on the last 20 % of them "
-                 + "(QLIKE " + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
+                 f"fitted on {corr.rows_} training rows; penalty {corr.alpha_:g} chosen by {FOLDS}-fold blocked "
+                 "cross-validation over the training dates (QLIKE "
+                 + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
     fc = {"dynmix": world_var, "dynmix_har": corrected, "har": har,
           "log_har": LogHAR(horizon).fit(raw, wr.train_last).predict(raw), "garch": garch,
           "ewma": ewma_variance(raw)}

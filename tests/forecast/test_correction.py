@@ -45,3 +45,21 @@ def test_realised_variance_after_the_training_period_is_never_used() -> None:
     changed[:, 396:] *= 10.0  # targets of origins t > last − horizon
     again, _ = dynmix_har(feats, har, wv, changed, last=400, horizon=5)
     assert np.array_equal(pred, again)
+
+
+def test_the_penalty_is_chosen_on_every_part_of_the_training_period_not_its_tail() -> None:
+    # the feature matters only in the first 80 % of training (a stressed spell); the tail is calm and says "no
+    # correction": cross-validation over blocks keeps the feature, a tail-only choice would drop it
+    rng = np.random.default_rng(3)
+    n, t, last = 10, 700, 600
+    har = np.exp(rng.normal(-9, 0.3, size=(n, t)))
+    feats = rng.normal(size=(n, t, 3))
+    scale = np.where(np.arange(t) < 480, 0.8, 0.0)  # informative early, not at the end of training
+    scale[last:] = 0.8  # and informative again on the test period
+    truth = har * np.exp(scale * feats[..., 0])
+    real = truth * rng.chisquare(5, size=(n, t)) / 5
+    pred, model = dynmix_har(feats, har, har, real, last=last, horizon=5, with_world_ratio=False)
+    assert np.isfinite(model.alpha_) and abs(model.beta_[0]) > 0.3
+    assert set(model.valid_qlike_) >= {0.1, np.inf}  # every candidate scored
+    test = slice(last + 1, None)
+    assert qlike_loss(real[:, test], pred[:, test]).mean() < 0.8 * qlike_loss(real[:, test], har[:, test]).mean()
