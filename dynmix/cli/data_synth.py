@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 import numpy as np
+import polars as pl
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -31,7 +32,9 @@ def summary_table(market: SyntheticMarket, seconds: float) -> Table:
     meta = market.meta.filter(market.meta["asset_type"] == "equity")
     dates = market.truth["date"].to_numpy()  # (T,)
     listed = meta["listed"].to_numpy()  # (N,)
-    expected = int((dates.shape[0] - np.searchsorted(dates, listed)).sum())
+    ends = dict(market.prices.group_by("ticker").agg(pl.col("date").max()).iter_rows())
+    last = np.array([ends[t] for t in meta["ticker"]], dtype=dates.dtype)  # (N,) last trading day (delistings)
+    expected = int((np.searchsorted(dates, last, side="right") - np.searchsorted(dates, listed)).sum())
     companies = market.prices.height - dates.shape[0]
     table = Table(title="synthetic market", header_style="bold", title_justify="left", show_header=False)
     table.add_column("what")
@@ -42,8 +45,9 @@ def summary_table(market: SyntheticMarket, seconds: float) -> Table:
         ("business days", f"{dates.shape[0]:,}  ({dates[0]} → {dates[-1]})"),
         ("price rows", f"{market.prices.height:,}"),
         ("late listings", f"{int((listed > dates[0]).sum()):,}"),
+        ("delisted before the end", f"{int((last < dates[-1]).sum()):,}"),
         ("missing rows (dropped at random)", f"{expected - companies:,}"),
-        ("turbulent days (truth)", f"{market.truth['regime'].to_numpy().mean():.1%}"),
+        ("turbulent days (truth)", f"{(market.truth['regime'].to_numpy() > 0).mean():.1%}"),
         ("seconds", f"{seconds:.1f}"),
     ]
     for what, value in rows:
@@ -65,6 +69,15 @@ def synth_cmd(
     regime_sectors: Annotated[bool, typer.Option(
         "--regime-sectors", help="The regime market: when turbulent, sector pairs (0, 1), (2, 3), … share one "
         "factor and market betas rise x1.5 (truth: metadata column stressed_sector).")] = False,
+    corr_pairs: Annotated[int, typer.Option(
+        "--corr-pairs", min=0, help="Sector pairs (0, 1), (2, 3), … whose factors are correlated (0.6) at all "
+        "times.")] = 0,
+    crash_at: Annotated[float | None, typer.Option(
+        "--crash-at", min=0.0, max=0.99, help="A volatility crash (40 days, market vol 80 %, truth regime 2) "
+        "starting at this fraction of the history.", show_default=False)] = None,
+    delist_share: Annotated[float, typer.Option(
+        "--delist-share", min=0.0, max=0.9, help="Share of companies delisted at a random day in the second "
+        "half of the history (10 % list late in any case).")] = 0.0,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Overwrite a store that holds non-synthetic data.")] = False,
 ) -> None:
@@ -83,7 +96,8 @@ def synth_cmd(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("generating companies", total=tickers)
         market = generate_market(tickers, sectors, years, seed, start.date(),
-                                 params=SynthParams(regime_sectors=regime_sectors),
+                                 params=SynthParams(regime_sectors=regime_sectors, corr_pairs=corr_pairs,
+                                                    crash_at=crash_at, delist_share=delist_share),
                                  on_progress=lambda done, total: progress.update(task, completed=done))
         progress.update(task, description="validating and writing prices", completed=tickers)
         write_market(store, market, replace=replace,

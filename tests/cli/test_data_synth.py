@@ -52,3 +52,14 @@ def test_synth_regime_sectors_stores_the_stressed_truth(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     meta = Store(tmp_path / "store").read_meta().filter(pl.col("asset_type") == "equity")
     assert meta["stressed_sector"].n_unique() == 2  # 4 sectors in 2 pairs when turbulent
+
+
+def test_synth_held_out_like_options(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--home", str(tmp_path), *SMALL, "--corr-pairs", "1", "--crash-at", "0.5",
+                                      "--delist-share", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert "corr-pairs=1 crash-at=0.5 delist-share=0.1" in result.output.replace("\n", " ")
+    row = next(line for line in result.output.splitlines() if "delisted before the end" in line)
+    assert row.split("│")[2].strip() == "4"  # a tenth of 40
+    truth = Store(tmp_path / "store").read_extra("truth")
+    assert truth is not None and (truth["regime"] == 2).sum() == 40  # the crash

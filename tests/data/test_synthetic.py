@@ -273,3 +273,36 @@ def test_the_store_keeps_the_true_variance_of_the_market_it_holds(tmp_path: Path
     assert stored is not None and stored.equals(market.true_variance)
     write_market(store, dataclasses.replace(market, true_variance=None), replace=True)  # a market too big for it
     assert store.read_extra("true_variance") is None
+
+
+def test_held_out_like_market_correlated_pairs_crash_and_delistings() -> None:
+    """Markets built like a held-out one: sector pair (0, 1) correlated at all times, a 40-day crash (regime 2),
+    a tenth of the companies delisted; prices stay canonical and E[r²] stays right."""
+    p = sm.SynthParams(corr_pairs=1, crash_at=0.5, delist_share=0.1)
+    mk = generate_market(64, 4, 3, 3, params=p)
+    validate_prices(mk.prices)
+    regime = mk.truth["regime"].to_numpy()
+    at = int(0.5 * regime.shape[0])
+    assert (regime[at:at + p.crash_days] == 2).all() and (regime == 2).sum() == p.crash_days
+    assert np.allclose(mk.truth["market_vol"].to_numpy()[regime == 2], p.crash_vol)
+    end = mk.truth["date"].max()
+    span = mk.prices.filter(pl.col("ticker") != INDEX_TICKER).group_by("ticker").agg(
+        pl.col("date").max().alias("last"), pl.len().alias("rows"))
+    delisted = span.filter(pl.col("last") < end)
+    assert delisted.height == round(0.1 * 64)
+    assert (delisted["last"] >= mk.truth["date"][regime.shape[0] // 2 - 1]).all()  # in the second half
+    # sector-mean returns (market removed): the correlated pair beside an uncorrelated one
+    r = (mk.prices.with_columns(pl.col("close").log().diff().over("ticker", order_by="date").alias("r"))
+         .drop_nulls("r").join(mk.meta.select("ticker", "sector"), on="ticker"))
+    wide = r.group_by("date", "sector").agg(pl.col("r").mean()).pivot("sector", index="date", values="r").sort("date")
+    x = wide.drop("date").to_pandas()
+    x = x.sub(x.mean(axis=1), axis=0)  # remove the common (market) part
+    names = sorted(x.columns)
+    c = x[names].corr().to_numpy()
+    assert c[0, 1] - c[2, 3] > 0.2, c
+    assert mk.true_variance is not None
+    ratio = (r.join(mk.true_variance, on=["date", "ticker"]).select((pl.col("r") ** 2 / pl.col("variance")).mean())
+             .item())
+    assert abs(ratio - 1.0) < 0.08
+    with pytest.raises(ValueError, match="crash_at"):
+        generate_market(16, 2, 1, 0, params=sm.SynthParams(crash_at=1.5))

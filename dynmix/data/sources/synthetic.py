@@ -84,10 +84,13 @@ def generate_market(
                           "(about 100 bytes of memory per row while writing); use fewer tickers or years")
     rng = np.random.default_rng(seed)
     prof = sm.draw_profiles(n, n_sectors, rng, p)
-    regime = sm.regime_path(t, rng, p)  # (T,)
+    regime = sm.add_crash(sm.regime_path(t, rng, p), p)  # (T,) 0 calm, 1 turbulent, 2 the crash
     m = sm.market_factor(regime, rng, p)  # (T,)
     f = sm.sector_factors(prof, regime, rng)  # (K, T)
     f_mean, f_var = sm.sector_moments(prof, regime, f)  # (K, T) each
+    if p.corr_pairs > 0:  # correlated sector pairs at all times; the moments mix the same way
+        f, mix = sm.correlate_pairs(f, prof, p)
+        f_mean, f_var = mix @ f_mean, (mix**2) @ f_var  # independent innovations: variances add with a²
     beta_scale = np.ones(t)  # (T,)
     if p.regime_sectors:  # the regime market: paired sectors move together and betas rise when turbulent
         f, f_mean, f_var = (sm.merge_in_stress(x, regime) for x in (f, f_mean, f_var))
@@ -95,10 +98,11 @@ def generate_market(
     m_var = (sm.market_vol(regime, p) * beta_scale) ** 2 / sm.DAYS_PER_YEAR  # (T,) of beta_scale·m, per unit beta
     true_var = np.empty(0, dtype=np.float32)
     first = sm.listing_days(n, t, rng, p)  # (N,)
-    drop_i, drop_d = sm.missing_rows(n, t, first, rng, p)
+    last = sm.delisting_days(n, t, first, rng, p) if p.delist_share > 0 else np.full(n, t, dtype=np.int64)  # (N,)
+    drop_i, drop_d = sm.missing_rows(n, t, first, rng, p, last)
     base_volume = np.exp(rng.normal(np.log(1e6), 1.0, n))  # (N,) typical daily volume
 
-    counts = t - first - np.bincount(drop_i, minlength=n)  # (N,) rows kept per company
+    counts = last - first - np.bincount(drop_i, minlength=n)  # (N,) rows kept per company
     offsets = np.concatenate([[0], np.cumsum(counts)])
     rows = int(offsets[-1]) + t  # companies, then the index
     cols = {c: np.empty(rows) for c in ("open", "high", "low", "close", "volume")}
@@ -115,7 +119,7 @@ def generate_market(
     for i0 in range(0, n, block):
         i1 = min(n, i0 + block)
         b = i1 - i0
-        alive = tt[None, :] >= first[i0:i1, None]  # (b, T)
+        alive = (tt[None, :] >= first[i0:i1, None]) & (tt[None, :] < last[i0:i1, None])  # (b, T) listed
         keep = alive.copy()
         sel = (drop_i >= i0) & (drop_i < i1)
         keep[drop_i[sel] - i0, drop_d[sel]] = False
@@ -159,7 +163,10 @@ def generate_market(
         "adj_close": cols["close"], "volume": cols["volume"],
     }).select([pl.col(c).cast(dt_) for c, dt_ in PRICE_SCHEMA.items()])
     description = f"seed={seed} tickers={n} sectors={n_sectors} years={years:g} start={start.isoformat()}" + (
-        " regime-sectors" if p.regime_sectors else "")
+        " regime-sectors" if p.regime_sectors else "") + (
+        f" corr-pairs={p.corr_pairs}" if p.corr_pairs else "") + (
+        f" crash-at={p.crash_at:g}" if p.crash_at is not None else "") + (
+        f" delist-share={p.delist_share:g}" if p.delist_share else "")
     return SyntheticMarket(
         prices=prices,
         meta=_meta(names, prof, days[first], n_sectors, stressed=p.regime_sectors),

@@ -13,6 +13,12 @@ Letters: N companies, K sectors, T dates. The daily log return of company i (sec
 The regime market (`SynthParams.regime_sectors`) changes the sector structure with the regime: when turbulent,
 sector pairs (0, 1), (2, 3), … share one factor and the market betas rise by (1 + stress_beta).
 
+Markets built like a held-out one (off by default): `corr_pairs` sector pairs (0, 1), (2, 3), … are correlated at
+all times (sector 2j+1's factor mixes in sector 2j's with correlation `pair_corr`); a volatility crash
+(`crash_at`: fraction of the history where it starts) sets R[t] = 2 for `crash_days` days, where the market factor's
+volatility is `crash_vol` and every regime-scaled volatility takes twice its turbulent step; `delist_share` of the
+companies stop trading at a random day in the second half of the history (listings: `late_share`).
+
 Every sector draws its own point of a shuffled grid over (beta, load, vol, idio, phi, sens), so any two
 sectors differ in every dimension by at least one grid step; companies jitter a little around their sector.
 """
@@ -51,6 +57,13 @@ class SynthParams:
     # together) and every market beta is x(1 + stress_beta) (correlations rise). Truth: meta's `stressed_sector`.
     regime_sectors: bool = False
     stress_beta: float = 0.5
+    # Markets built like a held-out one (all off by default): correlated sector pairs, a crash, delistings.
+    corr_pairs: int = 0  # sector pairs (0, 1), (2, 3), … whose factors are correlated at all times
+    pair_corr: float = 0.6  # the correlation of a pair's factors (calm regime)
+    crash_at: float | None = None  # start of the volatility crash, as a fraction of the history (None: no crash)
+    crash_days: int = 40  # length of the crash in business days (regime 2)
+    crash_vol: float = 0.80  # market-factor volatility during the crash
+    delist_share: float = 0.0  # share of companies delisted at a random day in the second half of the history
 
 
 @dataclass(frozen=True)
@@ -103,8 +116,52 @@ def regime_path(t: int, rng: np.random.Generator, p: SynthParams) -> np.ndarray:
 
 
 def market_vol(regime: np.ndarray, p: SynthParams) -> np.ndarray:
-    """(T,) true annualised market-factor volatility."""
-    return np.where(regime == 1, p.turbulent_vol, p.calm_vol)
+    """(T,) true annualised market-factor volatility (regime 2: the crash)."""
+    return np.where(regime == 2, p.crash_vol, np.where(regime == 1, p.turbulent_vol, p.calm_vol))
+
+
+def add_crash(regime: np.ndarray, p: SynthParams) -> np.ndarray:
+    """(T,) the regime path with days [crash_at·T, crash_at·T + crash_days) set to 2 (the crash); unchanged when
+    `crash_at` is None.
+    """
+    if p.crash_at is None:
+        return regime
+    if not 0.0 <= p.crash_at < 1.0 or p.crash_days < 1:
+        raise ValueError(f"crash_at {p.crash_at}, crash_days {p.crash_days}: expected 0 <= crash_at < 1 and "
+                         "crash_days >= 1")
+    out = regime.copy()
+    at = int(p.crash_at * regime.shape[0])
+    out[at:at + p.crash_days] = 2
+    return out
+
+
+def correlate_pairs(f: np.ndarray, prof: Profiles, p: SynthParams) -> tuple[np.ndarray, np.ndarray]:
+    """(K, T) factors where, for the first `corr_pairs` pairs (2j, 2j+1), sector 2j+1's factor becomes
+    rho·(vol_2j+1 / vol_2j)·f_2j + sqrt(1 − rho²)·f_2j+1 (correlation rho, its own volatility kept in the calm
+    regime), and the (K, K) mixing matrix A (new = A @ old) that maps the factors' moments the same way.
+    """
+    k = f.shape[0]
+    a = np.eye(k)
+    rho = p.pair_corr
+    if not -1.0 <= rho <= 1.0:
+        raise ValueError(f"pair_corr {rho}: expected a correlation in [-1, 1]")
+    for j in range(min(p.corr_pairs, k // 2)):
+        lead, follow = 2 * j, 2 * j + 1
+        a[follow, follow] = np.sqrt(1.0 - rho**2)
+        a[follow, lead] = rho * prof.sector_vol[follow] / prof.sector_vol[lead]
+    return a @ f, a
+
+
+def delisting_days(n: int, t: int, first: np.ndarray, rng: np.random.Generator, p: SynthParams) -> np.ndarray:
+    """(N,) index one past each company's last trading day: T, or a random day in the second half of the history
+    (after its listing day) for ~delist_share of them.
+    """
+    last = np.full(n, t, dtype=np.int64)
+    n_out = min(int(round(p.delist_share * n)), n - 1)
+    if n_out > 0 and t > 10:
+        out = rng.choice(n, n_out, replace=False)
+        last[out] = np.maximum(first[out] + 2, rng.integers(t // 2, t - 1, n_out))
+    return np.minimum(last, t)
 
 
 def market_factor(regime: np.ndarray, rng: np.random.Generator, p: SynthParams) -> np.ndarray:
@@ -147,7 +204,7 @@ def stressed_groups(k: int) -> np.ndarray:
 def merge_in_stress(f: np.ndarray, regime: np.ndarray) -> np.ndarray:
     """(K, T) sector factors where, on turbulent dates, each sector takes its stressed group's factor."""
     out = f.copy()
-    turbulent = regime == 1
+    turbulent = regime >= 1  # turbulent or the crash
     out[:, turbulent] = f[stressed_groups(f.shape[0])][:, turbulent]
     return out
 
@@ -170,11 +227,15 @@ def listing_days(n: int, t: int, rng: np.random.Generator, p: SynthParams) -> np
 
 
 def missing_rows(n: int, t: int, first: np.ndarray, rng: np.random.Generator,
-                 p: SynthParams) -> tuple[np.ndarray, np.ndarray]:
-    """Scattered missing rows: unique (company, date) index pairs strictly after each company's listing day."""
+                 p: SynthParams, last: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scattered missing rows: unique (company, date) index pairs strictly after each company's listing day (and
+    before its last trading day `last` − 1, when given).
+    """
     pos = np.unique(rng.integers(0, n * t, int(round(p.missing_share * n * t))))
     i, d = pos // t, pos % t
     ok = d > first[i]
+    if last is not None:
+        ok &= d < last[i] - 1
     return i[ok], d[ok]
 
 
