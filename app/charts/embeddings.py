@@ -12,7 +12,7 @@ LABELS_UP_TO = 60  # tickers are written beside their points up to this many com
 
 
 def embedding_map(points: pl.DataFrame, colour: str, title: str, highlight: str | None = None) -> go.Figure:
-    """Scatter of `points` (ticker, x, y, `colour`, …): one colour per group, the highlighted company ringed."""
+    """WebGL scatter of `points` (ticker, x, y, `colour`, …): one colour per group, the highlighted company ringed."""
     if points.height == 0:
         return empty("no embeddings for this choice")
     df = points.with_columns(pl.col(colour).cast(pl.String))
@@ -20,12 +20,12 @@ def embedding_map(points: pl.DataFrame, colour: str, title: str, highlight: str 
     fig = px.scatter(df, x="x", y="y", color=colour, hover_name="ticker", hover_data=hover,
                      text="ticker" if df.height <= LABELS_UP_TO else None,
                      category_orders={colour: sorted(df[colour].unique().to_list())},
-                     color_discrete_sequence=QUALITATIVE)
+                     color_discrete_sequence=QUALITATIVE, render_mode="webgl")  # WebGL: thousands of points
     fig.update_traces(marker={"size": 10, "opacity": 0.85}, textposition="top center", textfont={"size": 10})
     if highlight is not None:
         row = df.filter(pl.col("ticker") == highlight)
         if row.height:
-            fig.add_trace(go.Scatter(x=row["x"], y=row["y"], mode="markers", name=highlight, showlegend=False,
+            fig.add_trace(go.Scattergl(x=row["x"], y=row["y"], mode="markers", name=highlight, showlegend=False,
                                      marker={"size": 20, "color": "rgba(0,0,0,0)",
                                              "line": {"color": "black", "width": 2}}, hoverinfo="skip"))
     fig.update_xaxes(title="component 1", zeroline=False)

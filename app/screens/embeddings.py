@@ -59,7 +59,12 @@ if colour == "KMeans cluster":
 if note:
     st.warning(note)
 
-company = st.selectbox("Company", tickers, key="emb_company")
+query = st.text_input("Search company", key="emb_search", placeholder="ticker, or part of it").strip().upper()
+found = [t for t in tickers if query in t.upper()] if query else tickers
+if not found:
+    st.info(f"No company's ticker contains '{query}': all {len(tickers)} companies are listed.")
+    found = tickers
+company = st.selectbox("Company", found, key="emb_company")
 components.chart(charts.embedding_map(points, "sector" if colour == "sector" else "cluster",
                                       f"{view} embeddings {what} ({method}, {len(tickers)} companies)",
                                       highlight=company), key="map")

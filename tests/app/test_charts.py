@@ -53,6 +53,7 @@ def test_embedding_and_forecast_charts():
                            "sector": ["S", "S", "T"]})
     fig = embeddings.embedding_map(points, "sector", "map", highlight="C")
     assert [t.name for t in fig.data] == ["S", "T", "C"]
+    assert {t.type for t in fig.data} == {"scattergl"}  # WebGL: a 5,000-company map stays responsive
     sim = pl.DataFrame({"date": _dates(2) * 2, "ticker": ["B", "B", "C", "C"], "similarity": [0.5, 0.6, 0.1, 0.2]})
     assert len(embeddings.similarity_chart(sim, "A").data) == 2
     vol = pl.DataFrame({"date": _dates(2) * 2, "ticker": ["A", "A", "B", "B"], "realised": [0.2] * 4,

@@ -44,6 +44,9 @@ def test_embedding_map_date_slider_company_and_modes(dashboard, full_home, facts
 
     slider.set_value(dates[10]).run()
     assert not at.exception
+    at.text_input(key="emb_search").input("bb").run()  # the search narrows the company list
+    assert not at.exception
+    assert at.selectbox(key="emb_company").options == sorted(t for t in facts.sectors if "BB" in t)
     at.selectbox(key="emb_company").set_value("BBB").run()
     assert not at.exception
     top = at.dataframe[0].value["ticker"].iloc[:2].tolist()
