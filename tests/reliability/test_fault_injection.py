@@ -253,6 +253,7 @@ def _check_embeddings(path: Path, refs: dict[int, pl.DataFrame]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_kill_9_during_embed(tmp_path: Path) -> None:
     from dynmix.runs.embeddings import read_embeddings, recover
     from dynmix.runs.models import load_run
