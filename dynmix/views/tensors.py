@@ -167,8 +167,21 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         if isinstance(e, DynMIXError):
             raise
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise DynMIXError(f"the views in {shown} cannot be read ({type(e).__name__}: {reason}): they are damaged or "
-                          "from another version; run `dynmix views build` again") from e
+        bad = _unreadable(views_dir)
+        which = f"{', '.join(bad)} in " if bad else ""
+        raise DynMIXError(f"the views ({which}{shown}) cannot be read ({type(e).__name__}: {reason}): they are "
+                          "damaged or from another version; run `dynmix views build` again") from e
+
+
+def _unreadable(views_dir: Path) -> list[str]:
+    """Names of the views' Parquet files whose footer cannot be read (truncated, overwritten)."""
+    bad = []
+    for path in sorted(views_dir.glob("*.parquet")):
+        try:
+            pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError):
+            bad.append(path.name)
+    return bad
 
 
 def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewTensors:
