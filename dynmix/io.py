@@ -12,8 +12,11 @@ from typing import Any
 import polars as pl
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp_path)` then atomically move tmp_path to `path`. On failure the old file stays."""
+def atomic_write(path: str | Path, write: Callable[[Path], object], before_replace: Callable[[], object] | None = None
+                 ) -> Path:
+    """Call `write(tmp_path)` then atomically move tmp_path to `path`. On failure the old file stays.
+    `before_replace` runs once the new file is complete, just before the rename (e.g. to keep the old version).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,6 +26,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         write(tmp_path)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -30,8 +35,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
-def write_parquet(df: pl.DataFrame, path: str | Path) -> Path:
-    return atomic_write(path, lambda p: df.write_parquet(p, compression="zstd", statistics=True))
+def write_parquet(df: pl.DataFrame, path: str | Path, before_replace: Callable[[], object] | None = None) -> Path:
+    return atomic_write(path, lambda p: df.write_parquet(p, compression="zstd", statistics=True), before_replace)
 
 
 def write_text(text: str, path: str | Path) -> Path:

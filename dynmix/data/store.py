@@ -6,7 +6,10 @@
     <name>.parquet    extra tables a source leaves beside the prices (e.g. `truth` for the synthetic market)
 
 Each file is replaced whole through a temporary file and a rename, so a crash mid-write leaves the previous
-version readable. A write of prices first marks the tickers it touches `interrupted` in the manifest; the writer's
+version readable. The version a write replaces is kept as `<name>.parquet.prev` (a hard link made just before the
+rename, so no copy and, once the rename is done, no shared file), the previous generation that
+`dynmix data verify --repair` puts back when a file is found damaged. A write of prices first marks the tickers it
+touches `interrupted` in the manifest; the writer's
 own manifest update at the end marks them `ok` again, so a command killed between files leaves a manifest that says
 which tickers to load again, never one that claims data it did not keep. A file that cannot be read (damaged,
 truncated, not Parquet) raises a DataError naming the file and what to do, never a parser traceback.
@@ -15,6 +18,8 @@ truncated, not Parquet) raises a DataError naming the file and what to do, never
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,6 +79,30 @@ def _is_read_error(e: BaseException) -> bool:
     # polars raises its own errors (ComputeError: "... must end with PAR1"), OSError, or a Rust panic surfaced
     # as pyo3's PanicException (a BaseException)
     return isinstance(e, pl.exceptions.PolarsError | OSError | ValueError) or type(e).__name__ == "PanicException"
+
+
+def prev_path(path: Path) -> Path:
+    """Where the store keeps the previous generation of one of its files."""
+    return path.with_name(path.name + ".prev")
+
+
+def keep_previous(path: Path) -> None:
+    """Make `path`'s current version its previous generation (a hard link put in place with one rename; a copy
+    where links are not supported). A readable file only: a damaged one never replaces a good previous copy.
+    """
+    if not path.exists():
+        return
+    try:
+        pl.read_parquet_schema(path)
+    except Exception:  # noqa: BLE001 - an unreadable file is not kept; the reason is reported by damaged_files
+        return
+    tmp = path.with_name(f".{path.name}.prev.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        shutil.copy2(path, tmp)
+    os.replace(tmp, prev_path(path))
 
 
 def read_parquet_file(path: Path) -> pl.DataFrame:
@@ -195,7 +224,12 @@ class Store:
         return merged
 
     def _write_prices_file(self, df: pl.DataFrame) -> None:
-        write_parquet(df, self.prices_path)
+        self._replace(df, self.prices_path)
+
+    @staticmethod
+    def _replace(df: pl.DataFrame, path: Path) -> None:
+        """Write `df` over `path`, keeping the version it replaces as the previous generation (`prev_path`)."""
+        write_parquet(df, path, before_replace=lambda: keep_previous(path))
 
     @contextmanager
     def writing_prices(self, tickers: list[str]) -> Iterator[None]:
@@ -233,7 +267,7 @@ class Store:
         old = self.read_meta()
         merged = pl.concat([old, new], how="diagonal_relaxed").unique(subset="ticker", keep="last").sort("ticker")
         merged = validate_meta(merged, file=self.meta_path)
-        write_parquet(merged, self.meta_path)
+        self._replace(merged, self.meta_path)
         return merged
 
     def meta_for_prices(self) -> pl.DataFrame:
@@ -257,7 +291,7 @@ class Store:
             .unique(subset="ticker", keep="last", maintain_order=True)
             .sort("ticker")
         )
-        write_parquet(merged, self.manifest_path)
+        self._replace(merged, self.manifest_path)
         return merged
 
     def manifest_from_prices(self, source: str, tickers: Iterable[str] | None = None) -> pl.DataFrame:

@@ -5,19 +5,23 @@ Checks: every Parquet file reads; the prices pass the canonical checks (schema, 
 and are unique on (ticker, date); every priced ticker has a manifest row whose rows and dates agree with the
 prices, none is left `interrupted`; the metadata reads. `--repair` rewrites the manifest from the prices (the
 source of each ticker kept where the old manifest knew it, `failed` rows kept as they were) and moves a damaged
-manifest or metadata file aside (`<name>.parquet.damaged`); damaged prices cannot be rebuilt here: the finding says
-to load the data again.
+manifest or metadata file aside (`<name>.parquet.damaged`) and puts back the previous generation the store kept
+(`<name>.parquet.prev`, the version the last write replaced) where it reads; damaged prices with no readable
+previous generation cannot be rebuilt here: the finding says to load the data again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
 from dynmix.data.schema import validate_prices
-from dynmix.data.store import INTERRUPTED, MANIFEST_SCHEMA, Store, utcnow
+from dynmix.data.store import INTERRUPTED, MANIFEST_SCHEMA, Store, prev_path, utcnow
 from dynmix.errors import DataError
 
 
@@ -31,16 +35,33 @@ class Verification:
         return not self.problems
 
 
+def _readable(path: Path) -> bool:
+    try:
+        pl.read_parquet(path)
+    except Exception:  # noqa: BLE001 - any failure to read means it cannot be put back
+        return False
+    return True
+
+
 def verify_store(store: Store, repair: bool = False) -> Verification:
     out = Verification()
     damaged = {str(e.file): e for e in store.damaged_files()}
     for e in damaged.values():
         out.problems.append(str(e))
     if repair:
-        for path in (store.manifest_path, store.meta_path):
-            if str(path) in damaged:
-                os.replace(path, path.with_name(path.name + ".damaged"))
-                out.repaired.append(f"moved the damaged {path.name} aside to {path.name}.damaged")
+        for path in (store.prices_path, store.manifest_path, store.meta_path):
+            prev = prev_path(path)
+            if str(path) not in damaged or (path == store.prices_path and not _readable(prev)):
+                continue  # damaged prices with nothing to put back stay, reported: only a new load rebuilds them
+            os.replace(path, path.with_name(path.name + ".damaged"))
+            out.repaired.append(f"moved the damaged {path.name} aside to {path.name}.damaged")
+            if _readable(prev):
+                shutil.copy2(prev, path)
+                when = datetime.fromtimestamp(prev.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                out.repaired.append(f"restored {path.name} from the previous generation the store kept "
+                                    f"({prev.name}, written {when}): what the last write added is gone, load it "
+                                    "again")
+                del damaged[str(path)]
     prices_ok = str(store.prices_path) not in damaged
     if not store.exists() or not prices_ok:
         return out

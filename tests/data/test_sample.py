@@ -69,9 +69,9 @@ def test_manifest_rows(loaded: Store) -> None:
 
 def test_idempotent_byte_for_byte(store: Store) -> None:
     first = load_sample(store)
-    before = {p.name: p.read_bytes() for p in store.root.iterdir()}
+    before = {p.name: p.read_bytes() for p in store.root.glob("*.parquet")}  # data files; *.prev: kept versions
     second = load_sample(store)
-    after = {p.name: p.read_bytes() for p in store.root.iterdir()}
+    after = {p.name: p.read_bytes() for p in store.root.glob("*.parquet")}
     assert set(before) == {"prices.parquet", "meta.parquet", "manifest.parquet"}
     assert after == before
     assert first.changed and not second.changed

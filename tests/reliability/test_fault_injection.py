@@ -1,4 +1,5 @@
-"""Fault injection: kill -9 at random moments of `data import` and `views build`, then check what is left.
+"""Fault injection: kill -9 at random moments of `data import`, `views build`, `train` and `embed`, then check what
+is left.
 
 After every kill: the store's files all read; the prices are valid and unique on (ticker, date); every manifest row
 saying `ok` agrees with the prices (rows, first and last date), so nothing claims data that was not kept; every
@@ -98,6 +99,8 @@ def _kill_at_random(script: str, delay: float) -> list[str]:
 
 def _check_store(store: Store, finished: set[str], parts: Path) -> None:
     assert store.damaged_files() == []
+    for prev in store.root.glob("*.parquet.prev"):  # the previous generation `data verify --repair` puts back reads
+        pl.read_parquet(prev)
     prices = store.read_prices()
     validate_prices(prices, file=store.prices_path)
     assert not prices.select("ticker", "date").is_duplicated().any()

@@ -66,3 +66,22 @@ def test_damaged_prices_are_reported_not_repaired(tmp_path: Path) -> None:
     result = runner.invoke(app, ["--home", str(tmp_path / "ws"), "data", "verify", "--repair"])
     text = " ".join(result.output.split())
     assert result.exit_code == 1 and "prices.parquet" in text and "load the data again" in text
+
+
+def test_damaged_prices_are_restored_from_the_previous_generation(tmp_path: Path) -> None:
+    store = _store(tmp_path / "ws")
+    first = store.read_prices()
+    store.upsert_prices(make_prices(["DDD"], n_days=30))  # the write whose result gets damaged
+    store.upsert_manifest(store.manifest_from_prices("csv", ["DDD"]))
+    prev = store.prices_path.with_name("prices.parquet.prev")
+    assert prev.exists() and not prev.samefile(store.prices_path)  # its own file: damage in place spares it
+    store.prices_path.write_bytes(store.prices_path.read_bytes()[:60])  # cut off in place
+    result = runner.invoke(app, ["--home", str(tmp_path / "ws"), "data", "verify", "--repair"])
+    text = " ".join(result.output.split())
+    assert "Traceback" not in text and "restored prices.parquet from the previous generation" in text, text
+    assert store.read_prices().equals(first)  # the version the last write replaced, exactly
+    assert store.prices_path.with_name("prices.parquet.damaged").exists()
+    check = verify_store(store)  # DDD's manifest row claimed rows that are gone: rebuilt or reported, never ok
+    ddd = store.read_manifest().filter(pl.col("ticker") == "DDD")
+    assert check.ok or ddd["status"].item() != "ok", check.problems
+    assert ddd.height == 0 or ddd["status"].item() != "ok" or ddd["rows"].item() == 0 or check.ok
