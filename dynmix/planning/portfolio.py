@@ -119,14 +119,38 @@ class PortfolioMPC:
             return bool((w >= -1e-9).all()) and float(w.max()) <= max(cap, 1.0 / w.shape[0]) + 1e-6
         return float(w.abs().sum()) <= self.cfg.gross_limit + 1e-6
 
+    @staticmethod
+    def _moments(forecast: Forecast, w: torch.Tensor, target: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Predicted return w·μ̂, variance wᵀΣ̂w and, with a target t, tracking variance (w − t)ᵀΣ̂(w − t), each
+        (H, S), of (H, S, A) weights in two passes over w: one matmul against [μ̂ | B̂ | σ̂²∘t] and one of w² against
+        σ̂². The factor part of the tracking variance is ‖B̂ᵀw − B̂ᵀt‖²; its idiosyncratic part is expanded,
+        Σσ̂²w² − 2Σσ̂²wt + Σσ̂²t² (clamped at 0)."""
+        k = forecast.loadings.shape[-1]
+        sig2 = forecast.sigma_idio.square()  # (H, A)
+        cols = [forecast.mu.unsqueeze(-1), forecast.loadings]
+        if target is not None:
+            t = target.to(w).expand_as(forecast.mu)  # (H, A)
+            cols.append((sig2 * t).unsqueeze(-1))
+        proj = torch.bmm(w, torch.cat(cols, dim=-1))  # (H, S, 1 + k (+ 1))
+        ret, fac = proj[..., 0], proj[..., 1 : 1 + k]
+        idio = torch.bmm(w.square(), sig2.unsqueeze(-1)).squeeze(-1)  # (H, S)
+        var = (torch.linalg.vecdot(fac, fac) + idio).clamp_min(0.0)
+        if target is None:
+            return ret, var, None
+        fac_t = torch.einsum("ha,hak->hk", t, forecast.loadings).unsqueeze(1)  # (H, 1, k)
+        dfac = fac - fac_t
+        idio_t = (sig2 * t.square()).sum(-1, keepdim=True)  # (H, 1)
+        track_idio = (idio - 2.0 * proj[..., -1] + idio_t).clamp_min(0.0)
+        return ret, var, (torch.linalg.vecdot(dfac, dfac) + track_idio).clamp_min(0.0)
+
     def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor,
               target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences; with a `target`
         (A,) (a higher level's plan), + track_coeff · (w − target)ᵀΣ̂(w − target), the predicted tracking variance.
         """
         cfg = self.cfg
-        ret = torch.bmm(w, forecast.mu.unsqueeze(-1)).squeeze(-1)  # (H, S)
-        var = forecast.variance(w).clamp_min(0.0)  # (H, S)
+        ret, var, track = self._moments(forecast, w, target)
         trades = torch.empty_like(w)  # (H, S, A): w_h - w_{h-1}, w_{-1} = w_prev
         torch.sub(w[0], w_prev, out=trades[0])
         torch.sub(w[1:], w[:-1], out=trades[1:])
@@ -139,8 +163,8 @@ class PortfolioMPC:
             step = step + cfg.target_vol_coeff * (vol * TRADING_DAYS**0.5 - cfg.target_vol) ** 2
         if cfg.turnover_budget is not None:
             step = step + cfg.budget_coeff * (turnover - cfg.turnover_budget).clamp_min(0.0)
-        if target is not None:
-            step = step + cfg.track_coeff * forecast.variance(w - target.to(w)).clamp_min(0.0)
+        if track is not None:
+            step = step + cfg.track_coeff * track
         return step.sum(0), {"ret": ret, "vol": vol, "turnover": turnover}
 
     @torch.no_grad()
