@@ -125,7 +125,8 @@ class PortfolioMPC:
         """Predicted return w·μ̂, variance wᵀΣ̂w and, with a target t, tracking variance (w − t)ᵀΣ̂(w − t), each
         (H, S), of (H, S, A) weights in two passes over w: one matmul against [μ̂ | B̂ | σ̂²∘t] and one of w² against
         σ̂². The factor part of the tracking variance is ‖B̂ᵀw − B̂ᵀt‖²; its idiosyncratic part is expanded,
-        Σσ̂²w² − 2Σσ̂²wt + Σσ̂²t² (clamped at 0)."""
+        Σσ̂²w² − 2Σσ̂²wt + Σσ̂²t² (clamped at 0).
+        """
         k = forecast.loadings.shape[-1]
         sig2 = forecast.sigma_idio.square()  # (H, A)
         cols = [forecast.mu.unsqueeze(-1), forecast.loadings]
