@@ -13,6 +13,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from dynmix.data.sources.synthetic import SOURCE
 from dynmix.data.store import Store
 from dynmix.forecast.baselines import forward_mean
 from dynmix.workspace import Workspace
@@ -20,10 +21,12 @@ from dynmix.workspace import Workspace
 
 def true_variance_panel(ws: Workspace, tickers: list[str], dates: list[dt.date]) -> np.ndarray | None:
     """(N, T) the store's true daily E[r²] on the views' companies and dates (NaN where unknown); None when the
-    store has no truth (not a synthetic market, or one too large to keep it).
+    store has no truth (not a synthetic market, or one too large to keep it) or holds data of another source too
+    (the truth would describe a market no longer there).
     """
-    table = Store(ws.store).read_extra("true_variance")
-    if table is None:
+    store = Store(ws.store)
+    table = store.read_extra("true_variance")
+    if table is None or set(store.read_manifest()["source"].unique().to_list()) != {SOURCE}:
         return None
     index = pl.DataFrame({"ticker": tickers, "i": np.arange(len(tickers))}, schema_overrides={"ticker": pl.String})
     days = pl.DataFrame({"date": dates, "t": np.arange(len(dates))}, schema_overrides={"date": pl.Date})

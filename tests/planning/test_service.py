@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 import torch
 
-from dynmix.data.store import Store
+from dynmix.data.store import MANIFEST_SCHEMA, Store
 from dynmix.errors import DynMIXError
 from dynmix.forecast.service import BASELINES, METHODS, forecast_table, run_forecast
+from dynmix.io import write_parquet
 from dynmix.planning.service import METRICS, plan_at, planning_table, run_plan
 from dynmix.planning.world_risk import WorldRiskModel
 from dynmix.runs.models import load_world_run
@@ -234,8 +235,12 @@ def test_the_oracle_joins_the_table_where_the_store_knows_the_true_variance(tiny
     ws, run_dir = Workspace(home), home / "runs" / tiny.run_dir.name
     prices = Store(ws.store).read_prices().select("date", "ticker").sort("ticker", "date")
     true_var = tiny_true_variance()
-    Store(ws.store).write_extra("true_variance", prices.with_columns(
+    store = Store(ws.store)
+    store.write_extra("true_variance", prices.with_columns(
         pl.Series("variance", np.tile(true_var, prices["ticker"].n_unique()))))
+    assert "oracle" not in run_forecast(ws, run_dir, progress=False)["volatility"]["h5"]  # not a synthetic store
+    tickers = prices["ticker"].unique().to_list()
+    write_parquet(store.manifest_from_prices("synthetic", tickers).select(list(MANIFEST_SCHEMA)), store.manifest_path)
     fc = run_forecast(ws, run_dir, progress=False)
     for h in ("h1", "h5"):
         vol = fc["volatility"][h]
