@@ -132,7 +132,7 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     notes.append(f"volatility h = {horizon}: {frame.height} (company, test date) pairs scored, {len(origins)} test "
                  "origins; QLIKE of the variance, MSE of the daily variance in percent²; DM: DynMIX against each "
                  f"baseline on the per-date mean QLIKE, Newey–West with {horizon} lags, dm_stat > 0: DynMIX loses "
-                 f"more; in_mcs90: in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap "
+                 f"more; mcs: the methods kept in the 90 % Model Confidence Set (arch, {MCS_REPS} stationary-bootstrap "
                  "replications, seed 0)")
     return frame, notes
 
