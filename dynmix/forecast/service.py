@@ -8,7 +8,7 @@ training period only, and RiskMetrics EWMA (λ = 0.94). Scores on the (company, 
 QLIKE of the variance (σ²_real/σ²_hat − log(σ²_real/σ²_hat) − 1) and MSE of the daily variance in percent² (r in
 %); for each baseline a Diebold–Mariano test of DynMIX against it (QLIKE averaged over companies per date,
 Newey–West variance with H lags; dm_stat > 0: DynMIX loses more), and whether each method is in the 90 % Model
-Confidence Set of the per-date QLIKE losses (in_mcs90).
+Confidence Set of the per-date QLIKE losses (mcs).
 Writes RUN/forecast/vol_forecast.parquet (date, ticker, realised, one column per method) and report["forecast"].
 """
 
