@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from dynmix.io import read_jsonl
+from dynmix.runs.report_md import VOLATILITY_META
 from dynmix.runs.rundir import RunDir
 
 NONE_VERSION = 0.0  # the version of an absent file
@@ -120,7 +121,7 @@ def volatility_table(forecast: Any) -> pl.DataFrame:
             continue
         kept = section.get("mcs") if isinstance(section.get("mcs"), list) else []
         for m, v in section.items():
-            if m in ("dm", "dm_dynmix_har", "mcs") or not isinstance(v, dict):
+            if m in VOLATILITY_META or not isinstance(v, dict):
                 continue
             row = rows.setdefault(m, {"method": m})
             row[f"QLIKE {h}"] = v.get("qlike")

@@ -129,6 +129,9 @@ def planning_markdown(section: Any) -> list[str]:
     return out
 
 
+VOLATILITY_META = ("dm", "dm_dynmix_har", "mcs")  # a horizon's keys that are not methods
+
+
 def volatility_rows(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One horizon's section as display rows {method: {qlike, mse, dm_stat, dm_p, dm_stat_dynmix_har,
     dm_p_dynmix_har, in_mcs90}} (the shape report.md, the CLI and the dashboard render).
@@ -136,7 +139,7 @@ def volatility_rows(section: dict[str, Any]) -> dict[str, dict[str, Any]]:
     dm, dm_har, mcs = section.get("dm", {}), section.get("dm_dynmix_har", {}), section.get("mcs")
     rows: dict[str, dict[str, Any]] = {}
     for m, v in section.items():
-        if m in ("dm", "dm_dynmix_har", "mcs") or not isinstance(v, dict):
+        if m in VOLATILITY_META or not isinstance(v, dict):
             continue
         row = dict(v)
         if m in dm:
