@@ -29,7 +29,8 @@ def demo(
     -> forecast -> plan, with a summary.
 
     With --synthetic: a seeded market with planted sectors -> views -> train both -> evaluate (sector recovery)
-    -> world model -> volatility forecasts with the oracle (the generator's true variances; --no-forecast skips).
+    -> world model -> volatility forecasts with the oracle (the generator's true variances) -> plan with the oracle
+    planner (the MPC on the true moments; --no-forecast skips both).
     """
     from pipelines.demo import run_demo  # every stage: only when the command runs
     from pipelines.synthetic import run_synthetic

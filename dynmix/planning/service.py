@@ -6,7 +6,8 @@ RUN/planning/equity.parquet (date, strategy, equity, net_return) and RUN/plannin
 strategy, ticker, weight), both at the config's cost; report["planning"]: {strategy: METRICS} at the config's
 cost, vs_equal_weight {strategy: {p, p_memmel, sharpe_diff}}, costs_bps (that cost), by_cost {bps: {strategy:
 METRICS + p}} at every level of COSTS_BPS, ms_per_plan {strategy: mean ms of one rebalance's plan (monthly
-strategic plans included)}, skill {forecast: the training-period IC of μ̂ and whether it shrank μ̂}.
+strategic plans included)}, skill {forecast: the training-period IC of μ̂ and whether it shrank μ̂}. On a
+synthetic store the strategy `oracle` (the MPC on the generator's true moments, `planning/oracle.py`) joins.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import torch
 from rich.progress import Progress
 
 from dynmix.config import PlanConfig
+from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 from dynmix.planning.hierarchy import hierarchical_strategy, strategic_config, strategic_target
+from dynmix.planning.oracle import oracle_strategy, synthetic_truth
 from dynmix.planning.portfolio import PortfolioMPC
 from dynmix.planning.skill import Skill, shrink, trailing_mean_skill
 from dynmix.planning.stats import judge
@@ -179,12 +182,18 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
     skills = {"world_mpc": world_skill(wr.world, wr.panel, wr.train_last, H),
               "sample_mpc": trailing_mean_skill(frame.to_numpy(), bt.lookback, H, wr.train_last)}
     use = skills if cfg.plan.shrink_mu else {}
+    truth = synthetic_truth(Store(ws.store))  # a synthetic market: the oracle joins the table
+    notes = list(wr.notes)
+    if truth is not None:
+        notes.append("oracle: the same MPC on the generator's true next-day moments (synthetic market), the limit "
+                     "of planning there")
 
     def strategies(level: float) -> dict[str, WeightFn]:
         pc = planner_cost(cfg.plan, bt.cost_bps, level)
+        oracle = {"oracle": oracle_strategy(truth, pc)} if truth is not None else {}
         return {"world_mpc": world_strategy(wr.world, wr.panel, pc, use.get("world_mpc")),
                 "world_hierarchical": hierarchical_strategy(wr.world, wr.panel, pc, use.get("world_mpc")),
-                "sample_mpc": mpc_strategy(pc, skill=use.get("sample_mpc")), **skfolio_baselines()}
+                "sample_mpc": mpc_strategy(pc, skill=use.get("sample_mpc")), **oracle, **skfolio_baselines()}
 
     n_rebal = len(rebalance_positions(frame.index, int(frame.index.searchsorted(pd.Timestamp(start))), bt.rebalance))
     n_strat = len(strategies(bt.cost_bps))
@@ -215,7 +224,7 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
     setup = {"test_start": str(res.equity["date"][0]), "test_end": str(res.equity["date"][-1]),
              "rebalance": bt.rebalance, "cost_bps": bt.cost_bps, "lookback": bt.lookback, "rebalances": n_rebal,
              "assets": len(vt.tickers), "costs_bps": levels, "bootstrap_reps": reps}
-    return {"planning": report["planning"], "setup": setup, "notes": wr.notes}
+    return {"planning": report["planning"], "setup": setup, "notes": notes}
 
 
 def planning_table(result: dict[str, Any]) -> str:

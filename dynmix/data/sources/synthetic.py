@@ -5,7 +5,8 @@ blocks and over T for the recursions) and builds the long price table from flat 
 itself lives in `synthetic_model`. `write_market` replaces a whole store with it: prices, metadata,
 manifest and the ground truth (`truth`: date, regime, market_vol, market_return; `true_variance`: date, ticker,
 variance = E[r²] of each company's daily log return given the day before and the day's regime, where the market
-has at most TRUE_VARIANCE_CELLS rows).
+has at most TRUE_VARIANCE_CELLS rows; `true_factors`: the factor model of those log returns, see
+`synthetic_model.FactorMoments`).
 
 Letters: N companies, K sectors, T dates, b companies in one block.
 """
@@ -43,6 +44,7 @@ class SyntheticMarket:
     meta: pl.DataFrame  # ticker, name, sector, industry, asset_type + planted beta, loads, vols, listed
     truth: pl.DataFrame  # date, regime (0 calm / 1 turbulent), market_vol (true annualised vol), market_return
     true_variance: pl.DataFrame | None  # date, ticker, variance: E[r²] given day t−1 and day t's regime
+    true_factors: pl.DataFrame  # date, sector, factor, mean, loading: the factor model of the day's log returns
     description: str  # the arguments that reproduce it, e.g. "seed=1 tickers=40 sectors=4 years=2 start=…"
 
 
@@ -88,6 +90,8 @@ def generate_market(
     m = sm.market_factor(regime, rng, p)  # (T,)
     f = sm.sector_factors(prof, regime, rng)  # (K, T)
     f_mean, f_var = sm.sector_moments(prof, regime, f)  # (K, T) each
+    innov_mean, innov_var = f_mean, f_var  # (K, T) of the independent sector innovations, before any mixing
+    mix = np.eye(n_sectors)
     if p.corr_pairs > 0:  # correlated sector pairs at all times; the moments mix the same way
         f, mix = sm.correlate_pairs(f, prof, p)
         f_mean, f_var = mix @ f_mean, (mix**2) @ f_var  # independent innovations: variances add with a²
@@ -113,6 +117,7 @@ def generate_market(
     ret_sum, alive_n, vol_sum = np.zeros(t), np.zeros(t), np.zeros(t)  # (T,) for the index
 
     idio_scale = 1.0 + p.idio_turbulent * regime  # (T,)
+    factors = sm.factor_moments(regime, beta_scale, innov_mean, innov_var, mix, p)
     volume_scale = 1.0 + 0.8 * regime  # (T,) more trading when turbulent
     tt = np.arange(t)
     block = max(1, BLOCK_CELLS // t)
@@ -181,8 +186,28 @@ def generate_market(
             "ticker": pl.Series("ticker", names, dtype=pl.String).gather(codes[: int(offsets[-1])]),
             "variance": true_var,
         }) if with_true_var else None,
+        true_factors=_factor_table(factors, epoch_days, sector_names(n_sectors)),
         description=description,
     )
+
+
+def _factor_table(fm: sm.FactorMoments, epoch_days: np.ndarray, sectors: list[str]) -> pl.DataFrame:
+    """The long `true_factors` table of `fm`: rows (date, sector, factor) with a non-zero loading or mean."""
+    t, k = fm.sector_mean.shape[:2]
+    factor_names = ["market", *sectors, "idio"]
+    mean = np.zeros((t, k, k + 2))  # (T, K sectors, market + K innovations + idio)
+    loading = np.zeros((t, k, k + 2))
+    mean[:, :, 0], loading[:, :, 0] = fm.market_mean[:, None], fm.market_sd[:, None]
+    mean[:, :, 1:-1], loading[:, :, 1:-1] = fm.sector_mean, fm.sector_sd
+    loading[:, :, -1] = fm.idio_sd[:, None]
+    ti, si, fi = np.nonzero((loading != 0) | (mean != 0))
+    return pl.DataFrame({
+        "date": pl.Series("date", epoch_days[ti]).cast(pl.Date),
+        "sector": pl.Series("sector", np.array(sectors, dtype=object)[si].tolist(), dtype=pl.String),
+        "factor": pl.Series("factor", np.array(factor_names, dtype=object)[fi].tolist(), dtype=pl.String),
+        "mean": mean[ti, si, fi],
+        "loading": loading[ti, si, fi],
+    })
 
 
 def _index_rows(cols: dict[str, np.ndarray], date_idx: np.ndarray, at: int, ret: np.ndarray, volume: np.ndarray,
@@ -284,6 +309,7 @@ def write_market(store: Store, market: SyntheticMarket, replace: bool = False,
     write_parquet(validate_meta(market.meta), store.meta_path)
     write_parquet(manifest_for(market), store.manifest_path)
     store.write_extra("truth", market.truth)
+    store.write_extra("true_factors", market.true_factors)
     if market.true_variance is not None:
         store.write_extra("true_variance", market.true_variance)
     elif store.extra_path("true_variance").exists():  # a previous market's: it would not describe this one

@@ -194,6 +194,44 @@ def sector_moments(prof: Profiles, regime: np.ndarray, f: np.ndarray) -> tuple[n
     return mean, var
 
 
+@dataclass(frozen=True)
+class FactorMoments:
+    """The factor model of day t's log returns given the factors up to t−1 and day t's regime (the oracle's truth).
+
+    A company of sector s with planted (beta, load, idio) has, on day t,
+        E r = beta·market_mean[t] + load·Σ_j sector_mean[t, s, j],
+        r − E r = beta·market_sd[t]·z_m + load·Σ_j sector_sd[t, s, j]·z_j + idio·idio_sd[t]·z_i,
+    with z_m, z_1..z_K (the sector factors' innovations) and z_i (its own, Student-t) independent, unit variance.
+    """
+
+    market_mean: np.ndarray  # (T,) per unit beta
+    market_sd: np.ndarray  # (T,) per unit beta
+    sector_mean: np.ndarray  # (T, K sectors, K innovations) per unit sector loading
+    sector_sd: np.ndarray  # (T, K, K) per unit sector loading
+    idio_sd: np.ndarray  # (T,) daily, per unit of annualised idiosyncratic volatility
+
+
+def factor_moments(regime: np.ndarray, beta_scale: np.ndarray, innov_mean: np.ndarray, innov_var: np.ndarray,
+                   mix: np.ndarray, p: SynthParams) -> FactorMoments:
+    """The FactorMoments of a market from its (T,) regime path and beta scale, the (K, T) conditional mean and
+    variance of the independent sector innovations (`sector_moments` before any mixing) and the (K, K) mixing of
+    `correlate_pairs` (the identity without correlated pairs). In the regime market a turbulent day's sector s
+    follows its stressed group's factor.
+    """
+    k, t = innov_mean.shape
+    rows = np.broadcast_to(np.arange(k), (t, k)).copy()  # (T, K) the factor each sector follows
+    if p.regime_sectors:
+        rows[regime >= 1] = stressed_groups(k)
+    coef = mix[rows]  # (T, K, K): sector s on day t = Σ_j coef[t, s, j] · innovation j
+    return FactorMoments(
+        market_mean=beta_scale * p.drift / DAYS_PER_YEAR,
+        market_sd=beta_scale * market_vol(regime, p) / np.sqrt(DAYS_PER_YEAR),
+        sector_mean=coef * innov_mean.T[:, None, :],
+        sector_sd=coef * np.sqrt(innov_var).T[:, None, :],
+        idio_sd=(1.0 + p.idio_turbulent * regime) / np.sqrt(DAYS_PER_YEAR),
+    )
+
+
 def stressed_groups(k: int) -> np.ndarray:
     """(K,) the sector whose factor each sector follows when turbulent in the regime market: pairs (0, 1), (2, 3), …
     follow their first member; an odd last sector stays alone.
