@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dynmix.config import ViewsConfig
@@ -25,8 +26,8 @@ from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
-from dynmix.views import generation
-from dynmix.views.chunks import ENGINE, ahead, of_tickers, row_keys, ticker_chunks, write_parquet_chunks
+from dynmix.views import generation, kernels
+from dynmix.views.chunks import ENGINE, ahead, key_columns, of_tickers, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import date_grid, scaled, trailing_std
@@ -152,6 +153,16 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
     ), prices
 
 
+@dataclass(frozen=True)
+class _Raw:
+    """One chunk's output rows between the passes: their tickers (by rank), rank, grid day and raw features."""
+
+    tickers: pl.Series  # the chunk's ticker names
+    tid: np.ndarray  # (R,) int64 rank of each row's ticker in `tickers`
+    gidx: np.ndarray  # (R,) int64 grid day
+    x: np.ndarray  # (F, R) float32 unstandardised features, NaN = null
+
+
 def valid_count(explicit_present: np.ndarray, returns_present: np.ndarray, window: int, min_obs: int,
                 block: int = 512) -> int:
     """Samples (t, i) with explicit features, at least `min_obs` observed returns in the `window` days ending at t,
@@ -243,17 +254,21 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
         reference_returns = market.select("gidx", pl.col("mkt_ret").alias("_m")).with_columns(
             (series[e] if e in series else pl.lit(None, pl.Float64)).alias(f"_e_{e}") for e in plan.etfs)
         bar.update(task, description=f"features ({len(plan.equities)} equities)", total=2 * len(panels) + 1)
-        raw: list[tuple[pl.Series, pl.DataFrame]] = []  # per chunk: unstandardised features of the output rows
-        partial: list[pl.LazyFrame] = []  # per chunk: their per-date sums
+        raw: list[_Raw] = []  # per chunk: unstandardised features of the output rows
         first = int(plan.grid.filter(plan.in_range)["gidx"].min())  # type: ignore[arg-type]  # first output day
         scale = trailing_std(pl.col("ret"), cfg.vol_scale_window).alias("_sd")
         column = {t: j for j, t in enumerate(plan.equities)}
         scaled_panel = np.full((n_days, len(plan.equities)), np.nan, dtype=np.float32)  # (T, N) for the factors
         present = np.zeros((n_days - first, len(plan.equities)), dtype=bool)  # (T_out, N) explicit row complete
+        feature_sums = np.zeros((len(names), 3, n_days))  # (F, 3, T) count, sum, sum of squares per date
+        days = plan.grid["date"].cast(pl.Int32).to_numpy()  # (T,) days since 1970
+        fill = np.array([n in plan.filled for n in names])  # (F,) standardised null -> 0
+        required = np.array([n in plan.required for n in names])  # (F,) a null masks the sample
+        long = [names.index(f) for f in ex.LONG_FEATURES]
 
-        def panel_cols(tickers: pl.Series, tid: pl.Series) -> np.ndarray:
+        def panel_cols(tickers: pl.Series, tid: np.ndarray) -> np.ndarray:
             """Panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)."""
-            return np.array([column.get(t, -1) for t in tickers.to_list()], dtype=np.int64)[tid.to_numpy()]
+            return np.array([column.get(t, -1) for t in tickers.to_list()], dtype=np.int64)[tid]
 
         def features() -> Iterator[tuple[pl.Series, pl.DataFrame]]:  # pass 1 (worker): raw features, implicit view
             while panels:
@@ -263,32 +278,36 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
                 yield tickers, lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
                     scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)
 
-        def implicit_chunks() -> Iterator[pl.DataFrame]:  # pass 1 (caller): raw features kept, implicit view written
+        def implicit_chunks() -> Iterator[pa.Table]:  # pass 1 (caller): raw features kept, implicit view written
+            nonlocal feature_sums
             for tickers, out in ahead(features()):
-                raw.append((tickers, out.select("_tid", "gidx", *names)))
-                cols = panel_cols(tickers, out["_tid"])
-                scaled_panel[out["gidx"].to_numpy(), cols] = out["ret_scaled"].fill_null(np.nan).to_numpy()
-                partial.append(ex.partial_sums(raw[-1][1], names))
+                tid, g = out["_tid"].to_numpy().astype(np.int64), out["gidx"].to_numpy()
+                x = out.select(names).to_numpy(order="fortran").T  # (F, R) float32, NaN = null
+                raw.append(_Raw(tickers, tid, g, x))
+                scaled_panel[g, panel_cols(tickers, tid)] = out["ret_scaled"].fill_null(np.nan).to_numpy()
+                feature_sums += kernels.cross_sums(x, g, n_days)  # chunk by chunk, in row order
                 bar.advance(task)
-                yield out.select(*row_keys(tickers, plan.grid), "ret", "ret_scaled")
+                yield pa.table({**key_columns(tickers, tid, days, g), "ret": out["ret"].to_arrow(),
+                                "ret_scaled": out["ret_scaled"].to_arrow()})
 
-        def explicit_chunks() -> Iterator[pl.DataFrame]:  # pass 2: standardised against the whole cross-section
+        def explicit_chunks() -> Iterator[pa.Table]:  # pass 2: standardised against the whole cross-section
             while raw:
-                tickers, part = raw.pop(0)
-                lf = part.lazy().with_columns(ex.short_history_flag()) if plan.partial else part.lazy()
-                std = ex.standardise(lf, stats, plan.required, plan.filled)
-                code = pl.lit(ex.sector_codes(tickers, plan.sectors, plan.sector_cols)).gather(pl.col("_tid"))
-                out = std.select("_tid", "gidx", *row_keys(tickers, plan.grid), *names, *ex.sector_exprs(
-                    code, plan.sector_cols), *([ex.SHORT_HISTORY] if plan.partial else [])).collect(engine=ENGINE)
-                full = out.select(pl.all_horizontal(  # the loader's explicit mask: every feature present
-                    [pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in plan.features])).to_series()
-                present[out["gidx"].to_numpy() - first, panel_cols(tickers, out["_tid"])] = full.to_numpy()
-                yield out.drop("_tid", "gidx")
+                part = raw.pop(0)
+                z = kernels.standardise_rows(part.x, part.gidx, mu, inv, fill, ex.WINSOR)  # (F, R) float32
+                cols = {n: pl.Series(n, z[j], nan_to_null=True).to_arrow() for j, n in enumerate(names)}
+                code = ex.sector_codes(part.tickers, plan.sectors, plan.sector_cols).to_numpy()[part.tid]  # (R,)
+                cols.update((c, pa.array((code == k).astype(np.float32)))
+                            for k, c in enumerate(plan.sector_cols.values()))
+                if plan.partial:  # 1 where a year-long feature is still null (before standardising)
+                    cols[ex.SHORT_HISTORY] = pa.array(np.isnan(part.x[long]).any(axis=0).astype(np.float32))
+                full = ~np.isnan(z[required]).any(axis=0)  # the loader's explicit mask: every feature present
+                present[part.gidx - first, panel_cols(part.tickers, part.tid)] = full
+                yield pa.table({**key_columns(part.tickers, part.tid, days, part.gidx), **cols})
                 bar.advance(task)
 
         write_parquet_chunks(implicit_chunks(), views_dir / "returns.parquet")
-        n_tickers = sum(part["_tid"].n_unique() for _, part in raw)  # chunks hold whole tickers
-        stats = ex.cross_section_stats(pl.concat(partial), names).collect(engine=ENGINE)
+        n_tickers = sum(len(np.unique(part.tid)) for part in raw)  # chunks hold whole tickers
+        mu, inv = ex.day_scales(feature_sums)
         with ThreadPoolExecutor(1) as pool:  # the factor fit (numpy, one BLAS thread) beside pass 2
             fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)
             write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4")

@@ -3,8 +3,9 @@
 ticker_chunks          (offset, length) slices of a ticker-sorted frame, each of whole tickers
 panels                 per chunk: its tickers (by rank `_tid`) and its returns on the grid
 of_tickers, row_keys   a row's ticker (by `_tid`) among some names; its date and ticker columns
+key_columns            the same date and ticker columns as Arrow arrays (the ticker a dictionary: no string copies)
 ahead                  the next chunk computed in a worker thread while the caller writes this one
-write_parquet_chunks   frames of one schema -> the row groups of one Parquet file, atomically
+write_parquet_chunks   frames (or Arrow tables) of one schema -> the row groups of one Parquet file, atomically
 """
 
 from __future__ import annotations
@@ -39,15 +40,17 @@ def ticker_chunks(panel: pl.DataFrame, rows: int) -> list[tuple[int, int]]:
 
 def _writer(tmp: Path, schema: pa.Schema, compression: str) -> pq.ParquetWriter:
     """Float columns byte-stream-split, so their exponent bytes compress (zstd: -12% on the explicit view, -9% on
-    the returns, no slower); min/max statistics only for the keys (date, ticker); the ticker a dictionary.
+    the returns, no slower); min/max statistics only for the keys (date, ticker); the ticker a dictionary. No
+    Arrow schema is stored: a dictionary-typed ticker (`key_columns`) reads back as the plain string column.
     """
     floats = [f.name for f in schema if pa.types.is_floating(f.type)]
     keys = [f.name for f in schema if f.name not in floats]
     return pq.ParquetWriter(tmp, schema, compression=compression, use_dictionary=[n for n in keys if n == "ticker"],
-                            write_statistics=keys, column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"))
+                            write_statistics=keys, column_encoding=dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
+                            store_schema=False)
 
 
-def write_parquet_chunks(frames: Iterable[pl.DataFrame], path: Path, compression: str = "zstd") -> None:
+def write_parquet_chunks(frames: Iterable[pl.DataFrame | pa.Table], path: Path, compression: str = "zstd") -> None:
     """Write frames of one schema as the row groups of one Parquet file, atomically (see `_writer`).
 
     `compression`: zstd like io.write_parquet, or "lz4" where the writer is the slow side: on byte-stream-split
@@ -58,7 +61,7 @@ def write_parquet_chunks(frames: Iterable[pl.DataFrame], path: Path, compression
         writer: pq.ParquetWriter | None = None
         try:
             for df in frames:
-                table = df.to_arrow()
+                table = df if isinstance(df, pa.Table) else df.to_arrow()
                 if writer is None:
                     writer = _writer(tmp, table.schema, compression)
                 writer.write_table(table)
@@ -89,6 +92,16 @@ def row_keys(names: pl.Series, grid: pl.DataFrame) -> list[pl.Expr]:
     """date, ticker of each row from its gidx and `_tid` (gathers from the T dates and the chunk's tickers)."""
     return [pl.lit(grid["date"]).gather(pl.col("gidx")).alias("date"),
             pl.lit(names).gather(pl.col("_tid")).alias("ticker")]
+
+
+def key_columns(names: pl.Series, tid: np.ndarray, days: np.ndarray, gidx: np.ndarray) -> dict[str, pa.Array]:
+    """date, ticker of each row as Arrow arrays: `days` (T,) int32 days since 1970 of the grid gathered by `gidx`,
+    the ticker a dictionary of the chunk's `names` indexed by the row's rank `tid` (what `row_keys` gives, without
+    a string per row).
+    """
+    return {"date": pa.array(days[gidx], type=pa.date32()),
+            "ticker": pa.DictionaryArray.from_arrays(pa.array(tid.astype(np.int32)),
+                                                     pa.array(names.to_list(), type=pa.string()))}
 
 
 def ahead(items: Iterator[Item]) -> Iterator[Item]:

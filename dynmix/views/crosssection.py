@@ -5,6 +5,8 @@
     standardise          (x - mean) / std of the row's date, clipped; optional features -> 0 when null
 
 Sums are `np.bincount` over the grid day, in row order: no sort, and the same bits on any thread count.
+The build runs the same arithmetic compiled (dynmix/views/kernels.py: cross_sums, day_scales, standardise_rows),
+bit for bit (tests/views/test_layout.py); these polars steps are its reference.
 """
 
 from __future__ import annotations
@@ -73,3 +75,16 @@ def standardise(raw: pl.LazyFrame, stats: pl.DataFrame, core: list[str], optiona
             z = z.fill_null(0.0)
         exprs.append(z.cast(pl.Float32).alias(n))
     return raw.with_columns(exprs)
+
+
+def day_scales(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, inv), each (F, T) float64, from (F, 3, T) count, sum and sum of squares per day (`kernels.cross_sums`
+    of every chunk, added in chunk order): the date's mean (NaN with no value) and 1 / sample std (0 where the
+    date has no spread or fewer than two values). The same arithmetic as `cross_section_stats` and `standardise`.
+    """
+    cnt, tot, sq = sums[:, 0], sums[:, 1], sums[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = np.where(cnt > 0, tot / cnt, np.nan)
+        sd = np.where(cnt > 1, np.sqrt(np.maximum((sq - tot * mu) / (cnt - 1), 0.0)), np.nan)
+        inv = np.where(sd > 1e-7 * np.abs(mu), 1.0 / sd, 0.0)
+    return mu, inv

@@ -33,6 +33,7 @@ import polars as pl
 
 from dynmix.views.crosssection import WINSOR as WINSOR
 from dynmix.views.crosssection import cross_section_stats as cross_section_stats
+from dynmix.views.crosssection import day_scales as day_scales
 from dynmix.views.crosssection import partial_sums as partial_sums
 from dynmix.views.crosssection import standardise as standardise
 from dynmix.views.implicit import finite

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from dynmix.views import explicit as ex
+from dynmix.views import kernels
 from dynmix.views.implicit import date_grid, grid_layout, stored_rows
 from dynmix.views.market import market_series, return_sums
 
@@ -57,3 +58,37 @@ def test_equal_weight_market_from_return_sums() -> None:
     disp = want["sd"].rolling_mean(5, min_samples=1)
     np.testing.assert_allclose(m["dispersion"].to_numpy(), disp.to_numpy(), rtol=1e-9)
     assert want["sd"][4] is None  # one company on day 4: no dispersion
+
+
+def test_compiled_cross_section_has_the_bits_of_the_polars_steps() -> None:
+    """kernels.cross_sums + day_scales + standardise_rows (the build) == partial_sums, cross_section_stats and
+    standardise, bit for bit: two chunks, nulls, a date with one company, a constant date, an outlier."""
+    rng = np.random.default_rng(3)
+    rows, names = 4_000, ["a", "b", "o"]
+    g = rng.integers(0, 60, rows)
+    g[:3] = 59  # day 59: only three rows...
+    g[3:] = np.where(g[3:] == 59, 58, g[3:])
+    cols = {n: rng.normal(0.0, 1.0 + k, rows).astype(np.float32) for k, n in enumerate(names)}
+    cols["a"][g == 58] = 0.25  # no spread on day 58
+    cols["a"][7] = 1e4
+    cols["b"][rng.random(rows) < 0.3] = np.nan
+    cols["b"][:3] = [np.nan, np.nan, 1.5]  # ... of which one has b
+    cols["o"][rng.random(rows) < 0.6] = np.nan
+    raw = pl.DataFrame({"gidx": g, **cols}).with_columns(pl.col(names).fill_nan(None))
+    halves = [raw.slice(0, 1_700), raw.slice(1_700)]
+    st = ex.cross_section_stats(pl.concat([ex.partial_sums(h, names) for h in halves]), names).collect()
+    want = ex.standardise(raw.lazy(), st, ["a", "b"], ["o"]).collect()
+
+    sums = np.zeros((len(names), 3, 60))
+    for h in halves:
+        sums += kernels.cross_sums(h.select(names).to_numpy(order="fortran").T, h["gidx"].to_numpy(), 60)
+    mu, inv = ex.day_scales(sums)
+    x = raw.select(names).to_numpy(order="fortran").T
+    z = kernels.standardise_rows(x, g, mu, inv, np.array([False, False, True]), ex.WINSOR)
+    for j, n in enumerate(names):
+        got = pl.Series(n, z[j], nan_to_null=True)
+        assert got.dtype == want[n].dtype and got.null_count() == want[n].null_count(), n
+        assert (got.to_numpy().view(np.uint32)[got.is_not_null().to_numpy()]
+                == want[n].to_numpy().view(np.uint32)[want[n].is_not_null().to_numpy()]).all(), n
+    assert want["a"].max() == ex.WINSOR and (want["a"].filter(raw["gidx"] == 58) == 0.0).all()
+    assert want["b"].filter(raw["gidx"] == 59).drop_nulls().to_list() == [0.0]
