@@ -7,12 +7,19 @@ Timing: at each rebalance date d a strategy sees only the `lookback` daily retur
 drift with returns; turnover = Σ|w_target − w_drifted| (the first trade starts from cash) and its cost,
 turnover · cost_bps / 1e4, is subtracted from the return of the rebalance day. A missing return (asset not
 trading) counts as 0; an asset is eligible at a rebalance only when its whole trailing window is observed.
+
+Square-root market impact (`Impact`, where volume is known): trading |Δw_a| of asset a moves its price against us by
+coeff · σ_a · sqrt(|Δw_a| · NAV / ADV_a) per unit traded, so it costs k_a · |Δw_a|^1.5 of the portfolio with
+k_a = coeff · σ_a · sqrt(NAV / ADV_a); σ_a is the daily volatility and ADV_a the mean daily traded value (close ×
+volume) over the `days` trading days strictly before the rebalance. An asset without known volume there pays none.
+A strategy that takes an `impact` argument gets the k of its assets, to plan with the costs it will pay.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +31,31 @@ import polars as pl
 from dynmix.errors import DataError, DynMIXError
 
 TRADING_DAYS = 252
-WeightFn = Callable[..., Any]  # fn(window: pd.DataFrame (L, A'), [w_prev: np.ndarray (A',)]) -> weights (A',)
+ADV_DAYS = 20  # trading days of the average daily volume (and the volatility) of the impact term
+# fn(window: pd.DataFrame (L, A'), [w_prev: np.ndarray (A',)], [impact: np.ndarray (A',) | None]) -> weights (A',)
+WeightFn = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The square-root impact term of the costs (module docstring): coeff, NAV and the traded value per day."""
+
+    dollar_volume: pd.DataFrame  # (T, A) close × volume by date and asset; NaN where unknown
+    coeff: float = 1.0
+    nav: float = 1e6
+    days: int = ADV_DAYS
+
+
+def impact_coefficients(returns: np.ndarray, dollar_volume: np.ndarray, coeff: float, nav: float) -> np.ndarray:
+    """(A,) k_a = coeff · σ_a · sqrt(nav / ADV_a) from trailing (L, A) daily returns and traded values (NaN where
+    unknown); 0 where σ or ADV cannot be measured (fewer than 2 returns, no positive volume).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no volume known
+        sigma = np.nanstd(returns, axis=0, ddof=1)
+        adv = np.nanmean(dollar_volume, axis=0)
+        k = coeff * sigma * np.sqrt(nav / adv)
+    return np.where(np.isfinite(k) & (adv > 0), k, 0.0)
 
 
 @dataclass
@@ -89,15 +120,19 @@ def rebalance_positions(index: pd.DatetimeIndex, first: int, rebalance: str | in
     return np.flatnonzero(new_period[first:]) + first
 
 
-def _wants_w_prev(fn: WeightFn) -> bool:
+def _wants(fn: WeightFn, arg: str) -> bool:
     try:
-        return "w_prev" in inspect.signature(fn).parameters
+        return arg in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
 
-def _target(name: str, fn: WeightFn, window: pd.DataFrame, w_prev: np.ndarray, date: Any) -> np.ndarray:
-    out = fn(window, w_prev=w_prev) if _wants_w_prev(fn) else fn(window)
+def _target(name: str, fn: WeightFn, window: pd.DataFrame, w_prev: np.ndarray, date: Any,
+            impact: np.ndarray | None = None) -> np.ndarray:
+    kwargs: dict[str, Any] = {"w_prev": w_prev} if _wants(fn, "w_prev") else {}
+    if _wants(fn, "impact"):
+        kwargs["impact"] = impact
+    out = fn(window, **kwargs)
     w = np.asarray(out, dtype=np.float64).reshape(-1)
     if w.shape != (window.shape[1],) or not np.all(np.isfinite(w)):
         raise DynMIXError(
@@ -106,13 +141,15 @@ def _target(name: str, fn: WeightFn, window: pd.DataFrame, w_prev: np.ndarray, d
     return w
 
 
-def _run(name: str, fn: WeightFn, frame: pd.DataFrame, starts: np.ndarray, lookback: int, bps: float) -> dict:
+def _run(name: str, fn: WeightFn, frame: pd.DataFrame, starts: np.ndarray, lookback: int, bps: float,
+         impact: Impact | None = None) -> dict:
     R = frame.to_numpy()  # (T, A), NaN where not trading
     T, A = R.shape
     R0 = np.nan_to_num(R, nan=0.0)
+    DV = impact.dollar_volume.to_numpy() if impact is not None else None  # (T, A)
     net = np.zeros(T - starts[0])
     w_drift = np.zeros(A)  # start in cash
-    turnovers, targets = [], []
+    turnovers, targets, impact_costs = [], [], []
     for i, p in enumerate(starts):
         q = starts[i + 1] if i + 1 < len(starts) else T
         window = R[max(0, p - lookback) : p]  # (L, A): strictly before p
@@ -121,17 +158,29 @@ def _run(name: str, fn: WeightFn, frame: pd.DataFrame, starts: np.ndarray, lookb
             raise DataError(f"returns: no asset has a complete {lookback}-day window before {frame.index[p].date()}")
         w = np.zeros(A)
         sub = frame.iloc[max(0, p - lookback) : p, eligible]
-        w[eligible] = _target(name, fn, sub, w_drift[eligible], frame.index[p].date())
-        turnover = float(np.abs(w - w_drift).sum())
+        k = None
+        if impact is not None and DV is not None:
+            lo = max(0, p - impact.days)
+            k = impact_coefficients(R[lo:p], DV[lo:p], impact.coeff, impact.nav)  # (A,)
+        w[eligible] = _target(name, fn, sub, w_drift[eligible], frame.index[p].date(),
+                              None if k is None else k[eligible])
+        trade = np.abs(w - w_drift)
+        turnover = float(trade.sum())
         growth = np.cumprod(1.0 + R0[p:q], axis=0)  # (q - p, A)
         value = (1.0 - w.sum()) + growth @ w  # (q - p,): the rest of the capital is cash
         seg = np.diff(np.r_[1.0, value]) / np.r_[1.0, value[:-1]]
-        seg[0] -= turnover * bps / 1e4
+        if k is None:
+            seg[0] -= turnover * bps / 1e4
+        else:
+            paid = float(k @ trade**1.5)
+            seg[0] -= turnover * bps / 1e4 + paid
+            impact_costs.append(paid)
         net[p - starts[0] : q - starts[0]] = seg
         w_drift = w * growth[-1] / value[-1]
         turnovers.append(turnover)
         targets.append(w)
-    return {"net": net, "turnover": np.array(turnovers), "weights": np.array(targets)}
+    return {"net": net, "turnover": np.array(turnovers), "weights": np.array(targets),
+            "impact": float(np.sum(impact_costs))}
 
 
 def backtest(
@@ -143,11 +192,19 @@ def backtest(
     rebalance: str | int = "W",
     cost_bps: float = 10.0,
     lookback: int = 252,
+    impact: Impact | None = None,
 ) -> BacktestResult:
-    """Walk-forward backtest of `strategies` on daily simple `returns` (dates x assets) from `start` to `end`."""
+    """Walk-forward backtest of `strategies` on daily simple `returns` (dates x assets) from `start` to `end`;
+    with `impact`, costs add the square-root impact term (module docstring) where volume is known.
+    """
     frame = as_wide_returns(returns)
     if end is not None:
         frame = frame.loc[: pd.Timestamp(end)]
+    if impact is not None:
+        dv = impact.dollar_volume.copy()
+        dv.index = pd.DatetimeIndex(pd.to_datetime(dv.index)).tz_localize(None)
+        dv = dv.reindex(index=frame.index, columns=frame.columns).astype("float64")
+        impact = Impact(dv, impact.coeff, impact.nav, impact.days)
     first = int(frame.index.searchsorted(pd.Timestamp(start))) if start is not None else min(lookback, len(frame))
     if first >= len(frame):
         raise DataError(f"returns: no dates on or after start {start} (last date {frame.index[-1].date()})")
@@ -156,13 +213,14 @@ def backtest(
     starts = rebalance_positions(frame.index, first, rebalance)
     dates = pl.Series("date", list(frame.index[first:].date), dtype=pl.Date)
     rb_dates = pl.Series("date", list(frame.index[starts].date), dtype=pl.Date)
-    runs = {name: _run(name, fn, frame, starts, lookback, cost_bps) for name, fn in strategies.items()}
+    runs = {name: _run(name, fn, frame, starts, lookback, cost_bps, impact) for name, fn in strategies.items()}
     years = len(dates) / TRADING_DAYS
     metrics = {}
     for name, run in runs.items():
         metrics[name] = performance(run["net"])
         metrics[name]["turnover"] = float(run["turnover"].sum() / years)
-        metrics[name]["total_cost"] = float(run["turnover"].sum() * cost_bps / 1e4)
+        metrics[name]["total_cost"] = float(run["turnover"].sum() * cost_bps / 1e4 + run["impact"])
+        metrics[name]["impact_cost"] = run["impact"]
         metrics[name]["rebalances"] = float(len(starts))
     return BacktestResult(
         returns=pl.DataFrame([dates] + [pl.Series(n, r["net"]) for n, r in runs.items()]),

@@ -50,20 +50,22 @@ def mpc_strategy(cfg: PlanConfig, factors: int = 5, skill: Skill | None = None) 
     """Portfolio MPC on sample estimates (mean, PCA factor model) of the window; the planner without a world model.
 
     It trades from the drifted weights (w_prev), so costs shape its turnover; the plan is warm-started from
-    the previous rebalance while the asset set stays the same. With a `skill`, the window's mean is replaced by its
+    the previous rebalance while the asset set stays the same; it plans with the impact costs the backtest
+    charges (`impact`) where volume is known. With a `skill`, the window's mean is replaced by its
     skill-scaled alpha (`skill.shrink`).
     """
     mpc = PortfolioMPC(cfg)
     state: dict[str, Any] = {"columns": None, "mean": None}
 
-    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
+    def weights(window: pd.DataFrame, w_prev: np.ndarray, impact: np.ndarray | None = None) -> np.ndarray:
         x = torch.tensor(window.to_numpy(), dtype=torch.float32)  # (L, A), a copy
         forecast = StaticRiskModel.from_returns(x, factors).forecast(cfg.horizon)
         if skill is not None:
             forecast = shrink(forecast, skill)
         columns = tuple(window.columns)
         warm = state["mean"] if cfg.warm_start and state["columns"] == columns else None
-        plan = mpc.plan(forecast, torch.tensor(w_prev, dtype=torch.float32), prev_mean=warm)
+        plan = mpc.plan(forecast, torch.tensor(w_prev, dtype=torch.float32), prev_mean=warm,
+                        impact=None if impact is None else torch.as_tensor(impact, dtype=torch.float32))
         state.update(columns=columns, mean=plan.mean)
         return plan.first.double().numpy()
 

@@ -101,7 +101,8 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
                           skill: Skill | None = None) -> WeightFn:
     """A backtest WeightFn: monthly strategic budgets over embedding clusters, weekly tactical MPC tracking them.
 
-    Inputs as `world_strategy` (the world model at the window's last date, μ̂ shrunk by `skill` when given).
+    Inputs as `world_strategy` (the world model at the window's last date, μ̂ shrunk by `skill` when given); the
+    tactical level plans with the backtest's impact costs (`impact`), the strategic level with proportional ones.
     """
     if cfg.strategic_days < 1 or cfg.strategic_horizon < 1:
         raise DynMIXError("plan.strategic_days and plan.strategic_horizon must be >= 1")
@@ -113,7 +114,7 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
         fc = WorldRiskModel(world, panel, t, assets).forecast(horizon)
         return shrink(fc, skill) if skill is not None else fc
 
-    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
+    def weights(window: pd.DataFrame, w_prev: np.ndarray, impact: np.ndarray | None = None) -> np.ndarray:
         rb = locate(window)
         day, t, alive, assets, key = rb.day, rb.t, rb.alive, rb.assets, rb.key
         w = np.zeros(len(alive))
@@ -128,7 +129,8 @@ def hierarchical_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig,
                                               panel.reps[t, assets].float().cpu().numpy(), prev, cfg, warm)
             state.update(month=month, target=target, s_mean=s_mean)
         warm = state["mean"] if cfg.warm_start and same else None
-        plan = tactical.plan(daily(t, assets, cfg.horizon), prev, prev_mean=warm, target=state["target"])
+        k = None if impact is None else torch.as_tensor(impact[alive], dtype=torch.float32)
+        plan = tactical.plan(daily(t, assets, cfg.horizon), prev, prev_mean=warm, target=state["target"], impact=k)
         state.update(assets=key, mean=plan.mean)
         w[alive] = plan.first.double().numpy()
         return w

@@ -39,7 +39,7 @@ def oracle_strategy(truth: Truth, cfg: PlanConfig) -> WeightFn:
     mpc = PortfolioMPC(cfg)
     state: dict[str, Any] = {"columns": None, "mean": None}
 
-    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
+    def weights(window: pd.DataFrame, w_prev: np.ndarray, impact: np.ndarray | None = None) -> np.ndarray:
         day = pd.Timestamp(window.index[-1]).date()
         tickers = [str(c) for c in window.columns]
         mu, loadings, idio = (np.asarray(x, dtype=np.float64) for x in truth(day, tickers))
@@ -53,7 +53,8 @@ def oracle_strategy(truth: Truth, cfg: PlanConfig) -> WeightFn:
                             sigma_idio=t["s"].expand(H, -1))
         columns = tuple(tickers)
         warm = state["mean"] if cfg.warm_start and state["columns"] == columns else None
-        plan = mpc.plan(forecast, torch.tensor(w_prev, dtype=torch.float32), prev_mean=warm)
+        plan = mpc.plan(forecast, torch.tensor(w_prev, dtype=torch.float32), prev_mean=warm,
+                        impact=None if impact is None else torch.as_tensor(impact, dtype=torch.float32))
         state.update(columns=columns, mean=plan.mean)
         return plan.first.double().numpy()
 

@@ -8,9 +8,11 @@ step; the market does not react to our trades, so forecasts do not depend on the
     Σ_h [ −w_h·μ̂_h + ρ w_hᵀΣ̂_h w_h + κ ‖w_h − w_{h−1}‖₁ (+ c (sqrt(252 w_hᵀΣ̂_h w_h) − target)²) ],
     Σ̂_h = B̂_h B̂_hᵀ + diag(σ̂_idio,h²),  w_{−1} = current (drifted) weights,
 
-with the generic `Planner` (`objective = mean_variance`; `min_risk` drops −w·μ̂, `target_vol` drops ρ wᵀΣ̂w and
-keeps the target term; a `turnover_budget` adds budget_coeff · max(0, ‖w_h − w_{h−1}‖₁ − budget)). With
-`hold_check`, holding the current weights is the plan whenever it costs no more than the sampled plan. Long-only
+(+ Σ_a k_a |w_h,a − w_{h−1},a|^1.5, the square-root market impact, when the backtest knows volume: k_a =
+c σ_a sqrt(NAV / ADV_a), see `planning/backtest.py`) with the generic `Planner` (`objective = mean_variance`;
+`min_risk` drops −w·μ̂, `target_vol` drops ρ wᵀΣ̂w and keeps the target term; a `turnover_budget` adds
+budget_coeff · max(0, ‖w_h − w_{h−1}‖₁ − budget)). With `hold_check`, holding the current weights is the plan
+whenever it costs no more than the sampled plan. Long-only
 weights are a softmax of sampled logits (on the simplex), capped at `max_weight` when set; long-short
 weights are `a·softmax(l⁺) − b·softmax(l⁻)` with a − b = 1 and a + b = gross ∈ [1, gross_limit], so every
 sample is feasible (net exposure 1, Σ|w| ≤ gross_limit). wᵀΣw is ‖B̂ᵀw‖² + Σ σ̂²w², never an (A, A) matrix.
@@ -146,9 +148,10 @@ class PortfolioMPC:
         return ret, var, (torch.linalg.vecdot(dfac, dfac) + track_idio).clamp_min(0.0)
 
     def costs(self, forecast: Forecast, w_prev: torch.Tensor, w: torch.Tensor,
-              target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+              target: torch.Tensor | None = None, impact: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Costs (S,) and trajectories {ret, vol, turnover: (H, S)} of (H, S, A) weight sequences; with a `target`
-        (A,) (a higher level's plan), + track_coeff · (w − target)ᵀΣ̂(w − target), the predicted tracking variance.
+        (A,) (a higher level's plan), + track_coeff · (w − target)ᵀΣ̂(w − target), the predicted tracking variance;
+        with `impact` k (A,), + Σ_a k_a |Δw_a|^1.5 per step (square-root market impact).
         """
         cfg = self.cfg
         ret, var, track = self._moments(forecast, w, target)
@@ -166,12 +169,16 @@ class PortfolioMPC:
             step = step + cfg.budget_coeff * (turnover - cfg.turnover_budget).clamp_min(0.0)
         if track is not None:
             step = step + cfg.track_coeff * track
+        if impact is not None:
+            step = step + trades.pow_(1.5) @ impact.to(trades)  # (H, S); trades are |Δw| here
         return step.sum(0), {"ret": ret, "vol": vol, "turnover": turnover}
 
     @torch.no_grad()
     def plan(self, forecast: Forecast, w_prev: torch.Tensor, prev_mean: torch.Tensor | None = None,
-             target: torch.Tensor | None = None) -> PortfolioPlan:
-        """Plan H steps of weights from the current weights w_prev (A,); `prev_mean` is the last plan's `mean`."""
+             target: torch.Tensor | None = None, impact: torch.Tensor | None = None) -> PortfolioPlan:
+        """Plan H steps of weights from the current weights w_prev (A,); `prev_mean` is the last plan's `mean`;
+        `impact` (A,): the square-root impact coefficients k of the assets (None: proportional costs only).
+        """
         H, A = forecast.mu.shape
         if H != self.cfg.horizon:
             raise DynMIXError(f"forecast horizon {H} differs from plan.horizon {self.cfg.horizon}")
@@ -182,13 +189,13 @@ class PortfolioMPC:
         else:
             mean = self.encode(w_prev).expand(H, -1).clone()
         res = self.planner.plan(
-            lambda w: self.costs(forecast, w_prev, w, target), self.raw_dim(A), mean=mean, project=self.decode
+            lambda w: self.costs(forecast, w_prev, w, target, impact), self.raw_dim(A), mean=mean, project=self.decode
         )
         weights = res.actions  # (H, A)
-        plan_cost, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target)
+        plan_cost, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target, impact)
         if self.cfg.hold_check and self.feasible(w_prev):
             hold = w_prev.expand(H, -1)
-            hold_cost, hold_traj = self.costs(forecast, w_prev, hold.unsqueeze(1), target)
+            hold_cost, hold_traj = self.costs(forecast, w_prev, hold.unsqueeze(1), target, impact)
             if bool(hold_cost[0] <= plan_cost[0]):  # trading does not pay by the plan's own costs: hold
                 weights, plan_traj = hold.clone(), hold_traj
         traj = dict(res.trajectories or {})

@@ -4,7 +4,9 @@ walk-forward backtest of the world-model MPC against the skfolio baselines on th
 Nothing is tuned on the test period: PlanConfig and BacktestConfig of the run are used as they are. Files:
 RUN/planning/equity.parquet (date, strategy, equity, net_return) and RUN/planning/weights.parquet (date,
 strategy, ticker, weight), both at the config's cost; report["planning"]: {strategy: METRICS} at the config's
-cost, vs_equal_weight {strategy: {p, p_memmel, sharpe_diff}}, costs_bps (that cost), by_cost {bps: {strategy:
+cost, vs_equal_weight {strategy: {p, p_memmel, sharpe_diff}}, costs_bps (that cost), impact ({coeff, nav,
+adv_days} of the square-root impact term every level adds where the store has volume; null without volume or with
+[plan] impact = 0), by_cost {bps: {strategy:
 METRICS + p}} at every level of COSTS_BPS, ms_per_plan {strategy: mean ms of one rebalance's plan (monthly
 strategic plans included)}, skill {forecast: the training-period IC of μ̂ and whether it shrank μ̂}. On a
 synthetic store the strategy `oracle` (the MPC on the generator's true moments, `planning/oracle.py`) joins.
@@ -29,7 +31,7 @@ from rich.progress import Progress
 from dynmix.config import PlanConfig
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
-from dynmix.planning.backtest import WeightFn, as_wide_returns, backtest, rebalance_positions
+from dynmix.planning.backtest import Impact, WeightFn, as_wide_returns, backtest, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 from dynmix.planning.hierarchy import hierarchical_strategy, strategic_config, strategic_target
 from dynmix.planning.oracle import oracle_strategy, synthetic_truth
@@ -109,12 +111,13 @@ def plan_at(ws: Workspace, run_dir: str | Path | RunDir, date: dt.date | str, *,
 
 
 def _counted(fn: WeightFn, advance: Callable[[], None], times: list[float] | None = None) -> WeightFn:
-    wants = "w_prev" in inspect.signature(fn).parameters
+    params = inspect.signature(fn).parameters
 
-    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> Any:
+    def weights(window: pd.DataFrame, w_prev: np.ndarray, impact: np.ndarray | None = None) -> Any:
         advance()
         t0 = time.perf_counter()
-        out = fn(window, w_prev=w_prev) if wants else fn(window)
+        kwargs = {k: v for k, v in (("w_prev", w_prev), ("impact", impact)) if k in params}
+        out = fn(window, **kwargs)
         if times is not None:
             times.append(time.perf_counter() - t0)
         return out
@@ -158,6 +161,23 @@ def judged_metrics(res: Any, reps: int, seed: int) -> tuple[dict[str, dict[str, 
     return table, versus
 
 
+def dollar_volume(store: Store, dates: list[dt.date], tickers: list[str]) -> pd.DataFrame | None:
+    """(T, A) close × volume of the store on `dates` x `tickers` (NaN where unknown); None when no ticker has any
+    positive volume there (the impact term is then off).
+    """
+    if not tickers or not store.exists():
+        return None
+    traded = store.collect(store.scan_prices()
+                           .filter(pl.col("ticker").is_in(tickers) & pl.col("volume").is_not_null()
+                                   & (pl.col("volume") > 0))
+                           .select("date", "ticker", (pl.col("close") * pl.col("volume")).alias("value")))
+    if traded.height == 0:
+        return None
+    wide = traded.to_pandas().pivot(index="date", columns="ticker", values="value")
+    wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index))
+    return wide.reindex(index=pd.DatetimeIndex(pd.to_datetime(dates)), columns=tickers).astype("float64")
+
+
 def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = True,
              costs_bps: tuple[float, ...] = COSTS_BPS, reps: int = 1000, plan: PlanConfig | None = None,
              write: bool = True) -> dict[str, Any]:
@@ -182,8 +202,15 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
     skills = {"world_mpc": world_skill(wr.world, wr.panel, wr.train_last, H),
               "sample_mpc": trailing_mean_skill(frame.to_numpy(), bt.lookback, H, wr.train_last)}
     use = skills if cfg.plan.shrink_mu else {}
-    truth = synthetic_truth(Store(ws.store))  # a synthetic market: the oracle joins the table
+    store = Store(ws.store)
+    truth = synthetic_truth(store)  # a synthetic market: the oracle joins the table
     notes = list(wr.notes)
+    dv = dollar_volume(store, list(vt.dates), list(vt.tickers)) if cfg.plan.impact > 0 else None
+    impact = Impact(dv, coeff=cfg.plan.impact, nav=cfg.plan.nav) if dv is not None else None
+    if impact is not None:
+        known = int(dv.notna().any().sum()) if dv is not None else 0
+        notes.append(f"costs: + square-root impact {cfg.plan.impact:g}·σ·sqrt(|Δw|·NAV/ADV) per unit traded, NAV "
+                     f"{cfg.plan.nav:,.0f}, {known} of {len(vt.tickers)} companies with volume (every cost level)")
     if truth is not None:
         notes.append("oracle: the same MPC on the generator's true next-day moments (synthetic market), the limit "
                      "of planning there")
@@ -206,7 +233,8 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
             headline = level == float(bt.cost_bps)
             counted = {k: _counted(fn, lambda: bar.advance(task), times.get(k) if headline else None)
                        for k, fn in strategies(level).items()}
-            res = backtest(frame, counted, start=start, rebalance=bt.rebalance, cost_bps=level, lookback=bt.lookback)
+            res = backtest(frame, counted, start=start, rebalance=bt.rebalance, cost_bps=level, lookback=bt.lookback,
+                           impact=impact)
             table, versus = judged_metrics(res, reps, cfg.plan.seed)
             by_cost[f"{level:g}"] = {n: {**row, **({"p": versus[n]["p"]} if n in versus else {})}
                                      for n, row in table.items()}
@@ -217,6 +245,8 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
             if headline:
                 planning = {**table, "vs_equal_weight": versus}
     planning["costs_bps"] = float(bt.cost_bps)
+    planning["impact"] = ({"coeff": float(cfg.plan.impact), "nav": float(cfg.plan.nav), "adv_days": impact.days}
+                          if impact is not None else None)
     planning["by_cost"] = by_cost
     planning["ms_per_plan"] = {k: 1e3 * float(np.mean(v)) for k, v in times.items() if v}
     planning["skill"] = {k: {**v.to_dict(), "used": bool(cfg.plan.shrink_mu)} for k, v in skills.items()}
@@ -238,4 +268,5 @@ def planning_table(result: dict[str, Any]) -> str:
     rows = planning_rows(section) if "costs_bps" in section else section
     ms = section.get("ms_per_plan") or {}
     tail = ("\nms per plan: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())) if ms else ""
+    tail += "".join(f"\nnote: {n}" for n in result.get("notes") or [] if str(n).startswith(("oracle:", "costs:")))
     return head + markdown_table(rows, "strategy") + tail

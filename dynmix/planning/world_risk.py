@@ -124,13 +124,13 @@ def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig, skill:
     """A backtest WeightFn: at each rebalance, PortfolioMPC on WorldRiskModel at the window's last date (the day
     before the rebalance), from the drifted weights, warm-started from the shifted previous plan while the set of
     companies is unchanged. Companies without a valid sample that day get weight 0. With a `skill`, μ̂ is replaced
-    by its skill-scaled alpha (`skill.shrink`).
+    by its skill-scaled alpha (`skill.shrink`). It plans with the impact costs the backtest charges (`impact`).
     """
     mpc = PortfolioMPC(cfg)
     locate = locator(panel, "world-model MPC")
     state: dict[str, Any] = {"assets": None, "mean": None}
 
-    def weights(window: pd.DataFrame, w_prev: np.ndarray) -> np.ndarray:
+    def weights(window: pd.DataFrame, w_prev: np.ndarray, impact: np.ndarray | None = None) -> np.ndarray:
         rb = locate(window)
         if not rb.alive.any():
             return np.full(len(rb.alive), 1.0 / len(rb.alive))
@@ -138,7 +138,8 @@ def world_strategy(world: WorldModel, panel: WorldPanel, cfg: PlanConfig, skill:
         if skill is not None:
             forecast = shrink(forecast, skill)
         warm = state["mean"] if cfg.warm_start and state["assets"] == rb.key else None
-        plan = mpc.plan(forecast, torch.tensor(w_prev[rb.alive], dtype=torch.float32), prev_mean=warm)
+        k = None if impact is None else torch.as_tensor(impact[rb.alive], dtype=torch.float32)
+        plan = mpc.plan(forecast, torch.tensor(w_prev[rb.alive], dtype=torch.float32), prev_mean=warm, impact=k)
         state.update(assets=rb.key, mean=plan.mean)
         w = np.zeros(len(rb.alive))
         w[rb.alive] = plan.first.double().numpy()

@@ -95,7 +95,7 @@ def _is_table(value: Any) -> bool:
 
 
 # report["planning"]'s keys that are not strategies
-PLANNING_META = ("vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill")
+PLANNING_META = ("vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill", "impact")
 
 
 def planning_rows(section: Any) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ import torch
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DataError, DynMIXError
-from dynmix.planning.backtest import backtest, performance, rebalance_positions
+from dynmix.planning.backtest import Impact, backtest, impact_coefficients, performance, rebalance_positions
 from dynmix.planning.baselines import mpc_strategy, skfolio_baselines
 
 
@@ -184,3 +184,35 @@ def _check_mpc_strategy() -> None:
         x = res.weights[name].drop("date").to_numpy()
         assert np.all(x >= 0) and np.allclose(x.sum(1), 1.0, atol=1e-5)
     assert res.turnover["dear"][1:].sum() < res.turnover["cheap"][1:].sum()
+
+
+def test_square_root_impact_on_a_hand_example():
+    """Asset A alternates ±1 %, B ±2 % (so σ is known); traded value 4e6 and 1e6 a day, NAV 1e6, c = 0.5: buying
+    1/2 of each from cash costs Σ c·σ·sqrt(NAV/ADV)·(1/2)^1.5 on top of the 10 bps; without volume, exactly
+    the proportional costs."""
+    index = pd.bdate_range("2021-01-04", periods=60)
+    sign = np.where(np.arange(60) % 2 == 0, 1.0, -1.0)
+    frame = pd.DataFrame({"A": 0.01 * sign, "B": 0.02 * sign}, index=index)
+    dv = pd.DataFrame({"A": 4e6, "B": 1e6}, index=index)
+    sd = np.std(np.r_[[0.01, -0.01] * 10], ddof=1)  # 20 days of ±1 %: 0.01·sqrt(20/19)
+    assert impact_coefficients(frame.to_numpy()[:20], dv.to_numpy()[:20], 0.5, 1e6) == pytest.approx(
+        [0.5 * sd * 0.5, 0.5 * 2 * sd * 1.0])
+    got: list[np.ndarray | None] = []
+
+    def half(window: pd.DataFrame, impact: np.ndarray | None) -> np.ndarray:
+        got.append(impact)
+        return np.full(2, 0.5)
+
+    start = str(index[40].date())
+    plain = backtest(frame, {"h": half}, start=start, rebalance="M", cost_bps=10.0, lookback=20)
+    paid = backtest(frame, {"h": half}, start=start, rebalance="M", cost_bps=10.0, lookback=20,
+                    impact=Impact(dv, coeff=0.5, nav=1e6))
+    impact = 0.5 * sd * (0.5 + 2.0) * 0.5**1.5
+    assert paid.returns["h"][0] == pytest.approx(plain.returns["h"][0] - impact, abs=1e-12)
+    assert paid.metrics["h"]["impact_cost"] >= impact > 0.0 and plain.metrics["h"]["impact_cost"] == 0.0
+    assert paid.metrics["h"]["total_cost"] == pytest.approx(plain.metrics["h"]["total_cost"]
+                                                            + paid.metrics["h"]["impact_cost"])
+    assert got[0] is None and got[-1] is not None and got[-1] == pytest.approx([0.5 * sd * 0.5, 0.5 * 2 * sd])
+    unknown = Impact(dv * np.nan, coeff=0.5, nav=1e6)  # no volume known: exactly the proportional costs
+    none = backtest(frame, {"h": half}, start=start, rebalance="M", cost_bps=10.0, lookback=20, impact=unknown)
+    assert none.returns["h"].to_list() == plain.returns["h"].to_list()

@@ -209,3 +209,19 @@ def test_hold_check_keeps_the_current_weights_when_trading_does_not_pay():
     big = diagonal([0.01, 0.0, 0.0, 0.0], [0.01] * 4)  # a large edge: trading pays, the plan moves
     assert PortfolioMPC(cfg).plan(big.forecast(5), w_prev).first[0] > 0.5
     assert not mpc.feasible(torch.zeros(4)) and mpc.feasible(w_prev)  # from cash there is nothing to hold
+
+
+def test_impact_adds_the_square_root_cost_of_every_trade_and_slows_trading():
+    model = random_model(6, seed=5)
+    mpc = PortfolioMPC(PlanConfig(risk_aversion=1.0, samples=128, iterations=4, elites=16))
+    fc = model.forecast(mpc.cfg.horizon)
+    w_prev = torch.full((6,), 1.0 / 6)
+    w = torch.softmax(torch.randn(mpc.cfg.horizon, 3, 6, generator=torch.Generator().manual_seed(6)), dim=-1)
+    k = torch.linspace(0.001, 0.01, 6)
+    plain, _ = mpc.costs(fc, w_prev, w)
+    paid, _ = mpc.costs(fc, w_prev, w, impact=k)
+    trades = torch.cat([(w[:1] - w_prev), w[1:] - w[:-1]]).abs()  # (H, S, A)
+    assert paid - plain == pytest.approx((trades**1.5 @ k).sum(0), rel=1e-5)
+    free = mpc.plan(fc, w_prev)
+    slow = mpc.plan(fc, w_prev, impact=torch.full((6,), 0.05))
+    assert (slow.first - w_prev).abs().sum() < 0.5 * (free.first - w_prev).abs().sum()

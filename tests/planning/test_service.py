@@ -95,7 +95,8 @@ def test_report_gets_forecast_and_planning_with_the_exact_keys_and_keeps_the_res
     assert all(0 < v["ann_vol_long_only"] < 2 and 0 < v["ann_vol"] < 2 for v in fc["gmv"].values())
     assert set(report["forecast"]["latent"]) == {"world_model", "persistence"}
     planning = report["planning"]
-    assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill"}
+    assert set(planning) == STRATEGIES | {"vs_equal_weight", "costs_bps", "by_cost", "ms_per_plan", "skill", "impact"}
+    assert planning["impact"] == {"coeff": 1.0, "nav": 1e6, "adv_days": 20}  # the tiny store has volume
     for forecast in ("world_mpc", "sample_mpc"):  # measured on training dates only
         assert planning["skill"][forecast]["origins"] > 0 and -1 <= planning["skill"][forecast]["ic"] <= 1
         assert planning["skill"][forecast]["dispersion"] > 0 and planning["skill"][forecast]["used"] is True
