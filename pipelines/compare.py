@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from dynmix.config import OBJECTIVES, VARIANCE_TARGETS, DynMIXConfig
@@ -26,14 +27,21 @@ from dynmix.evaluation.compare import markdown, overview, summarise
 from dynmix.evaluation.regimes import MAX_DATES
 from dynmix.evaluation.report import evaluate_run
 from dynmix.io import write_json, write_text
+from dynmix.runs.device import resolve_device
 from dynmix.runs.rundir import RunDir
 from dynmix.train.job import train
+from dynmix.views.tensors import load_view_tensors
 from dynmix.workspace import Workspace
 
 BASELINE = "vicreg:static"
 QUICK_ARMS = ("vicreg:static", "vicreg:market-vol", "barlow", "infonce", "byol")
 ALL_ARMS = ("vicreg:static", "vicreg:market-vol", "vicreg:dispersion", "sigreg", "barlow", "infonce", "byol")
 QUICK_EPOCHS = 2
+# torch threads on a CPU: on the shared 2-core machine (2026-12-04, load 5-8) one epoch of vicreg on the embedded
+# sample trained in 70 s with one thread against 190 s with torch's default two (which spin, 3x the CPU time).
+# Another thread count sums in another order: the weights then differ in the last bits (max 0.015 after that epoch),
+# not the scores to three decimals.
+THREADS = 1
 SECTOR_SCORES = ("knn_accuracy", "logreg_accuracy", "ari")
 METHOD = "dynmix_implicit"  # the learned branch that never sees the sector
 OVERVIEW = ("knn_accuracy", "ari", "spearman_future_corr", "pair_vol", "spearman_future_corr_calm",
@@ -86,9 +94,30 @@ def run_scores(report: dict[str, Any], method: str) -> dict[str, float]:
 
 
 def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUICK_ARMS, seeds: int = 3,
-                epochs: int | None = QUICK_EPOCHS, console: Console | None = None) -> dict[str, Any]:
-    """Train and score every arm x seed (seeds 0 .. seeds-1); write and return the summary."""
-    console = console or Console(highlight=False)
+                epochs: int | None = QUICK_EPOCHS, console: Console | None = None, threads: int = THREADS
+                ) -> dict[str, Any]:
+    """Train and score every arm x seed (seeds 0 .. seeds-1); write and return the summary.
+
+    The views are read once for all runs, and the baselines' scores (PCA, correlation rows, random, Pearson;
+    report.json's, also by regime) computed once and reused: each run's report.json is the same as `dynmix
+    evaluate` writes. `threads`: torch's intra-op threads while training and embedding on a CPU (0: torch's own
+    default); one thread by default, see `THREADS`.
+    """
+    if threads < 0:
+        raise DynMIXError(f"--threads {threads}: expected 0 (torch's default) or a positive number of threads")
+    device = resolve_device(cfg.train.device)
+    n_before = torch.get_num_threads()
+    if threads and device.type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        return _run_compare(ws, cfg, arms, seeds, epochs, console or Console(highlight=False), device,
+                            torch.get_num_threads() if device.type == "cpu" else None)
+    finally:
+        torch.set_num_threads(n_before)
+
+
+def _run_compare(ws: Workspace, cfg: DynMIXConfig, arms: tuple[str, ...], seeds: int, epochs: int | None,
+                 console: Console, device: torch.device, threads: int | None) -> dict[str, Any]:
     arms = tuple(dict.fromkeys(arm_name(a) for a in arms))
     if seeds < 1:
         raise DynMIXError(f"--seeds {seeds}: expected at least 1 (3 or more for an interval and a paired test)")
@@ -99,14 +128,17 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
     runs: dict[str, list[str]] = {}
     regimes: dict[str, Any] = {}
     t_start = time.perf_counter()
+    views = load_view_tensors(ws.views, device)  # once: every run trains on the same tensors
+    shared: dict[Any, Any] = {}  # the baselines' scores, computed for the first run (evaluate_run's `shared`)
     out: dict[str, Any] = {}
     for seed in range(seeds):
         for arm in arms:
             t0 = time.perf_counter()
             tag = arm.replace(":", "-")
-            run = train(ws, arm_config(cfg, arm, seed, n_epochs), run_name=f"cmp-{tag}-s{seed}", progress=False)
+            run = train(ws, arm_config(cfg, arm, seed, n_epochs), run_name=f"cmp-{tag}-s{seed}", progress=False,
+                        views=views)
             seconds = time.perf_counter() - t0
-            report = evaluate_run(ws, run)
+            report = evaluate_run(ws, run, shared=shared)
             regimes = report.get("regimes") or {}
             scores = run_scores(report, METHOD) | {"train_seconds": seconds}
             for key, v in scores.items():
@@ -119,14 +151,15 @@ def run_compare(ws: Workspace, cfg: DynMIXConfig, *, arms: tuple[str, ...] = QUI
                           f"Spearman stressed {scores.get('spearman_future_corr_stressed', float('nan')):.3f}",
                           markup=False)
         # written after every seed, so that a comparison stopped part-way keeps its complete seeds
-        out = _write(ws, arms, seeds, seed + 1, n_epochs, per_seed, runs, regimes, time.perf_counter() - t_start)
+        out = _write(ws, arms, seeds, seed + 1, n_epochs, per_seed, runs, regimes, time.perf_counter() - t_start,
+                     threads)
     console.print(f"comparison: {out['path'] / 'compare.md'}", markup=False)
     return out
 
 
 def _write(ws: Workspace, arms: tuple[str, ...], seeds: int, done: int, n_epochs: int,
            per_seed: dict[str, dict[str, list[float]]], runs: dict[str, list[str]], regimes: dict[str, Any],
-           total: float) -> dict[str, Any]:
+           total: float, threads: int | None = None) -> dict[str, Any]:
     """Summarise the seeds done so far (the seeds not run yet are NaN: n counts the finite ones) and write
     compare.json, compare_runs.json and compare.md.
     """
@@ -134,7 +167,8 @@ def _write(ws: Workspace, arms: tuple[str, ...], seeds: int, done: int, n_epochs
     out_dir = ws.home / "compare"
     meta = {"arms": list(arms), "seeds": seeds, "seeds_done": done, "epochs": n_epochs, "baseline": BASELINE,
             "method": METHOD, "regime_dates": regimes.get("n_dates"), "regime_thresholds": regimes.get("thresholds"),
-            "total_seconds": total, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+            "total_seconds": total, "torch_threads": threads,
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     write_json(summary, out_dir / "compare.json")
     write_json({"settings": meta, "per_seed": per_seed, "runs": runs}, out_dir / "compare_runs.json")
     names = [s for s in next(iter(summary.values())) if s != "train_seconds"] + ["train_seconds"]

@@ -26,6 +26,9 @@ def compare_cmd(
                                                "config's).", show_default=False)] = None,
     full: Annotated[bool, typer.Option("--full", help="Every arm, the config's epochs.")] = False,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda", show_default=False)] = None,
+    threads: Annotated[int, typer.Option("--threads", min=0, help="Torch threads on a CPU (0: torch's default). "
+                                         "One is faster on a shared machine; another count changes the weights "
+                                         "in their last bits.")] = 1,
 ) -> None:
     """Train objectives x seeds with the same budget on HOME/views; write HOME/compare/compare.json and .md."""
     from pipelines.compare import ALL_ARMS, QUICK_ARMS, QUICK_EPOCHS, run_compare  # heavy: only when run
@@ -35,4 +38,5 @@ def compare_cmd(
         ALL_ARMS if full else QUICK_ARMS)
     cfg = demo_config(None, device, path=config or CONFIG)
     n_epochs = epochs or (cfg.train.epochs if full else QUICK_EPOCHS)
-    run_compare(workspace(), cfg, arms=arms, seeds=seeds, epochs=n_epochs, console=console)
+    run_compare(workspace(), cfg, arms=arms, seeds=seeds, epochs=n_epochs, console=console,
+                threads=threads)

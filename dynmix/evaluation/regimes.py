@@ -118,9 +118,13 @@ def _thin(dates: list[dt.date], n: int) -> list[dt.date]:
     return [dates[int(i)] for i in np.linspace(0, len(dates) - 1, n).round()]
 
 
-def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MAX_DATES) -> dict[str, Any]:
+def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MAX_DATES,
+                  shared: dict[Any, Any] | None = None) -> dict[str, Any]:
     """{"thresholds", "n_dates": {regime: n}, "scores": {method: {score or score_regime: value}}} for the run's
     per-date `view` embeddings ("dynmix_<view>") and train-period Pearson ("pearson").
+
+    `shared`: a dict kept across the runs of one workspace (`dynmix compare`); Pearson's per-regime scores, which
+    depend only on the returns, the split, the dates and the companies scored, are reused from it when the same.
     """
     gamma = pl.read_parquet(run.rd.gamma_path)
     labels, thresholds = regime_labels(gamma["market_vol"].to_numpy(), gamma["train"].to_numpy())
@@ -155,7 +159,16 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
             sims.append((names, cosine_matrix(x[keep])))
             idx = [run.equities.index(t) for t in names]
             ref.append((names, pearson[np.ix_(idx, idx)]))
-        for method, s in ((f"dynmix_{view}", sims), ("pearson", ref)):
-            scores[method] |= {f"{key}{suffix}": v for key, v in scorer.score(dates, s).items()}
+        scores[f"dynmix_{view}"] |= {f"{key}{suffix}": v for key, v in scorer.score(dates, sims).items()}
+        ref_key = ("regime_pearson", run.rd.read_views_record().get("store_snapshot"), str(run.train_start),
+                   str(run.train_end), str(run.test_start), str(run.test_end), scorer.k, tuple(run.equities),
+                   tuple(sectors), tuple((d, tuple(names)) for d, (names, _) in zip(dates, ref, strict=True)))
+        if shared is None or ref_key not in shared:
+            ref_scores = scorer.score(dates, ref)
+            if shared is not None:
+                shared[ref_key] = dict(ref_scores)
+        else:
+            ref_scores = dict(shared[ref_key])
+        scores["pearson"] |= {f"{key}{suffix}": v for key, v in ref_scores.items()}
     return {"thresholds": {"calm_max": thresholds[0], "mid_max": thresholds[1]},
             "n_dates": {name: len(by_regime[name]) for name in REGIMES}, "scores": scores}

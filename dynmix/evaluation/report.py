@@ -8,6 +8,7 @@ Shapes: N companies, D features, T dates.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,17 @@ def _universe(run: RunInputs, methods: dict[str, Periods], notes: list[str]) -> 
     return kept
 
 
-def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Path | RunDir | None = None
-                 ) -> dict[str, Any]:
-    """Evaluate the run in `run_dir` (optionally against another run's implicit view); write the reports."""
+BASELINES = ("pca", "correlation", "random", "pearson")  # scored from the returns alone: the same for every run
+
+
+def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Path | RunDir | None = None, *,
+                 shared: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """Evaluate the run in `run_dir` (optionally against another run's implicit view); write the reports.
+
+    `shared`: a dict kept by the caller across the runs of one workspace (`dynmix compare`): the baselines' scores
+    (`BASELINES`, and train-period Pearson by regime), which depend only on the returns, the companies, the split
+    and the eval config, are computed for the first run and reused by every later run with the same inputs.
+    """
     run = load_run_inputs(ws, RunDir.of(run_dir))
     cfg, notes = run.eval_cfg, list(run.notes)
     methods, sources = _run_methods(run, RunDir.of(compare) if compare is not None else None, notes)
@@ -86,10 +95,15 @@ def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Pat
     vectors = {m: (np.stack([tr[t] for t in tickers]), np.stack([te[t] for t in tickers]))  # (N, D) each
                for m, (tr, te) in methods.items()}
     dim = next(iter(vectors.values()))[0].shape[1] if vectors else 16
-    vectors.update(baseline_vectors(train_ret, test_ret, dim, cfg.seed))
-
     sectors = [run.sectors.get(t, UNKNOWN_SECTOR) for t in tickers]
     labels: list[str | None] = [None if s == UNKNOWN_SECTOR else s for s in sectors]
+    base_key = ("baselines", tuple(tickers), tuple(labels), *(str(run.split.get(k)) for k in SPLIT_KEYS),
+                str(run.train_start), str(run.test_start), dim, repr(cfg),
+                str(run.rd.read_views_record().get("store_snapshot")), str(ws.store))
+    cached = shared.get(base_key) if shared is not None else None
+    if cached is None:
+        vectors.update(baseline_vectors(train_ret, test_ret, dim, cfg.seed))
+
     known = np.array([s is not None for s in labels], dtype=bool)
     known_labels = [s for s in labels if s is not None]
     ps = probe_set(known_labels)
@@ -111,14 +125,22 @@ def evaluate_run(ws: Workspace, run_dir: str | Path | RunDir, compare: str | Pat
             sector[name] = sector_metrics(test_x[known], known_labels, knn_k=cfg.knn_k, seed=cfg.seed)
         similarity[name], hedging[name] = similarity_metrics(
             cosine_matrix(train_x), test_ret, labels, precision_k=cfg.precision_k)
-    similarity["pearson"], hedging["pearson"] = similarity_metrics(
-        pearson_similarity(train_ret), test_ret, labels, precision_k=cfg.precision_k)
+    if cached is None:
+        similarity["pearson"], hedging["pearson"] = similarity_metrics(
+            pearson_similarity(train_ret), test_ret, labels, precision_k=cfg.precision_k)
+        if shared is not None:
+            shared[base_key] = copy.deepcopy({
+                part: {m: v for m, v in scores.items() if m in BASELINES}
+                for part, scores in (("sector", sector), ("similarity", similarity), ("hedging", hedging))})
+    else:  # the same values, in the same key order as when computed
+        for part, scores in (("sector", sector), ("similarity", similarity), ("hedging", hedging)):
+            scores |= copy.deepcopy(cached[part])
     collapse = {key: collapse_metrics(embedding_rows(path, key if key in VIEWS else "implicit",
                                                      run.test_start, run.test_end))
                 for key, path in sources.items()}
     regimes: dict[str, Any] | None = None
     if run.rd.gamma_path.exists():
-        regimes = regime_report(run)
+        regimes = regime_report(run, shared=shared)
     else:
         notes.append(f"{run.rd.gamma_path.name} not in the run folder: no per-date scores by regime")
     ours = {"split": run.split, "sector": sector, "similarity": similarity, "hedging": hedging,

@@ -34,13 +34,15 @@ from dynmix.workspace import Workspace
 
 
 def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None, run_name: str | None = None,
-          progress: bool = True, max_steps: int | None = None) -> Path:
+          progress: bool = True, max_steps: int | None = None, views: ViewTensors | None = None) -> Path:
     """Train a DynMIX run; returns its folder.
 
     `resume`: a run id, folder or 'latest' to continue exactly from its checkpoint (its saved config is used;
     only `cfg.train.device` is taken from `cfg`). `run_name`: the tag of a new run id (default: the variance
     target, or the objective when not vicreg). `max_steps`: stop (with a checkpoint) after this many optimiser
-    steps in all; resume later, or export the embeddings of the model so far with `dynmix embed`.
+    steps in all; resume later, or export the embeddings of the model so far with `dynmix embed`. `views`: the
+    tensors of HOME/views already loaded on the run's device (`dynmix compare` loads them once for all its runs);
+    None reads them.
     """
     if cfg.loss.variance_target not in STRATEGIES:
         raise DynMIXError(f"unknown variance target {cfg.loss.variance_target!r}; expected one of "
@@ -48,7 +50,7 @@ def train(ws: Workspace, cfg: DynMIXConfig, *, resume: str | Path | None = None,
     pair_objective(cfg.loss.objective)  # an unknown objective fails before any work
     ctx = setup_distributed(cfg.train.device)
     try:
-        return _train(ws, cfg, ctx, resume, run_name, progress, max_steps)
+        return _train(ws, cfg, ctx, resume, run_name, progress, max_steps, views)
     finally:
         ctx.close()
 
@@ -84,14 +86,14 @@ def _write_run_files(rd: RunDir, cfg: DynMIXConfig, vt: ViewTensors, split: Spli
 
 
 def _train(ws: Workspace, cfg: DynMIXConfig, ctx: DistContext, resume: str | Path | None, run_name: str | None,
-           progress: bool, max_steps: int | None) -> Path:
+           progress: bool, max_steps: int | None, views: ViewTensors | None = None) -> Path:
     ckpt = None
     if resume is not None:
         rd = RunDir.resolve(ws, resume, complete=False)
         ckpt = rd.read_checkpoint(ctx.device)
         saved = checkpoint_config(rd, ckpt)  # the checkpoint's own config, not the editable config.toml
         cfg = replace(saved, train=replace(saved.train, device=cfg.train.device))
-    vt = load_view_tensors(ws.views, ctx.device)
+    vt = views if views is not None and views.device == ctx.device else load_view_tensors(ws.views, ctx.device)
     if ckpt is not None:
         check_views(ckpt.get("views", {}), vt, ws.views, f"run {rd.name}", exact=True)
     split = time_split(vt, cfg.train)

@@ -8,11 +8,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import ttest_rel
 
 from dynmix.data.store import Store
 from dynmix.errors import DynMIXError
 from dynmix.evaluation.compare import describe, overview, paired, summarise
+from dynmix.evaluation.report import evaluate_run
 from dynmix.views.build import build_views
 from dynmix.workspace import Workspace
 from pipelines.compare import arm_config, arm_name, parse_arm, run_compare
@@ -72,7 +74,13 @@ def test_compare_end_to_end(tmp_path, write_panel, tiny_run_config) -> None:  # 
         run_compare(ws, cfg, arms=("vicreg",), seeds=2, epochs=1)
     write_panel(ws.store, dt.date(2012, 1, 2), *_tiny_market())
     build_views(Store(ws.store), ws.views, cfg.views, progress=False)
-    out = run_compare(ws, cfg, arms=("vicreg", "vicreg:market-vol", "barlow"), seeds=2, epochs=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = run_compare(ws, cfg, arms=("vicreg", "vicreg:market-vol", "barlow"), seeds=2, epochs=1)
+        assert torch.get_num_threads() == 2  # one thread while comparing, the caller's count restored after
+    finally:
+        torch.set_num_threads(threads)
     summary = json.loads((ws.home / "compare" / "compare.json").read_text())
     assert set(summary) == {"vicreg:static", "vicreg:market-vol", "barlow", "pca_loadings", "pearson"}
     s = summary["barlow"]
@@ -84,6 +92,15 @@ def test_compare_end_to_end(tmp_path, write_panel, tiny_run_config) -> None:  # 
     assert s["spearman_future_corr_stressed"]["n"] == 0
     runs = json.loads((ws.home / "compare" / "compare_runs.json").read_text())
     assert len(runs["runs"]["vicreg:market-vol"]) == 2 and runs["settings"]["seeds"] == 2
+    assert runs["settings"]["torch_threads"] == 1
+    # the last run's report used the baselines' scores of the first run: the same as evaluating it alone
+    last = ws.runs / runs["runs"]["barlow"][1]
+    kept = json.loads((last / "report.json").read_text())
+    alone = json.loads(json.dumps(evaluate_run(ws, last), default=str))
+    for part in ("sector", "similarity", "hedging", "regimes"):
+        assert json.dumps(kept[part], sort_keys=False) == json.dumps(alone[part], sort_keys=False), part
+    assert {"pca", "correlation", "random", "pearson"} <= set(kept["similarity"])
+    assert {"dynmix_implicit", "pearson"} == set(kept["regimes"]["scores"])
     # the seeds really differ (different initialisation): not the same number twice
     assert len(set(runs["per_seed"]["vicreg:static"]["spearman_future_corr"])) == 2
     md = (ws.home / "compare" / "compare.md").read_text()
