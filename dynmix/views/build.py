@@ -30,7 +30,7 @@ from dynmix.views import generation, kernels
 from dynmix.views.chunks import ENGINE, ahead, key_columns, of_tickers, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
-from dynmix.views.implicit import date_grid, scaled, trailing_std
+from dynmix.views.implicit import CLIP, date_grid
 from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
 
 __all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "valid_count",
@@ -161,6 +161,8 @@ class _Raw:
     tid: np.ndarray  # (R,) int64 rank of each row's ticker in `tickers`
     gidx: np.ndarray  # (R,) int64 grid day
     x: np.ndarray  # (F, R) float32 unstandardised features, NaN = null
+    ret: np.ndarray  # (R,) float64 daily log return, NaN = null
+    ret_scaled: np.ndarray  # (R,) float64 the return over its trailing std (implicit.scaled), NaN = null
 
 
 def valid_count(explicit_present: np.ndarray, returns_present: np.ndarray, window: int, min_obs: int,
@@ -256,7 +258,6 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
         bar.update(task, description=f"features ({len(plan.equities)} equities)", total=2 * len(panels) + 1)
         raw: list[_Raw] = []  # per chunk: unstandardised features of the output rows
         first = int(plan.grid.filter(plan.in_range)["gidx"].min())  # type: ignore[arg-type]  # first output day
-        scale = trailing_std(pl.col("ret"), cfg.vol_scale_window).alias("_sd")
         column = {t: j for j, t in enumerate(plan.equities)}
         scaled_panel = np.full((n_days, len(plan.equities)), np.nan, dtype=np.float32)  # (T, N) for the factors
         present = np.zeros((n_days - first, len(plan.equities)), dtype=bool)  # (T_out, N) explicit row complete
@@ -270,25 +271,34 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
             """Panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)."""
             return np.array([column.get(t, -1) for t in tickers.to_list()], dtype=np.int64)[tid]
 
-        def features() -> Iterator[tuple[pl.Series, pl.DataFrame]]:  # pass 1 (worker): raw features, implicit view
+        factor_cols = ["_m", *(f"_e_{e}" for e in plan.etfs)]
+        factors = reference_returns.sort("gidx").select(factor_cols).to_numpy(order="fortran").T  # (1 + E, T)
+
+        def features() -> Iterator[_Raw]:  # pass 1 (worker): raw features and scaled returns of the output rows
             while panels:
                 tickers, panel = panels.pop(0)
-                lf = ex.raw_features(panel.lazy().filter(of_tickers(tickers, plan.equities)), reference_returns,
-                                     plan.etfs, keep=("_tid", "gidx", "live", "ret"), extra=(scale,))
-                yield tickers, lf.filter(pl.col("live") & (pl.col("gidx") >= first)).with_columns(
-                    scaled(pl.col("ret"), pl.col("_sd")).alias("ret_scaled")).collect(engine=ENGINE)
+                p = panel.filter(of_tickers(tickers, plan.equities))
+                tid, g, ret = p["_tid"].to_numpy().astype(np.int64), p["gidx"].to_numpy(), p["ret"].to_numpy()
+                fac = np.ascontiguousarray(factors[:, np.clip(g, 0, None)])  # (1 + E, R) a guard row reads day 0
+                keep = p["live"].to_numpy() & (g >= first)
+                x, sd = ex.raw_feature_arrays(tid, ret, p["lp_ff"].to_numpy(), p["dollar"].to_numpy(), fac, keep,
+                                              cfg.vol_scale_window)  # (F, K) float32, (K,) float64
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    q = ret[keep] / np.where(sd > 0, sd, np.nan)  # implicit.scaled
+                q[~np.isfinite(q)] = np.nan
+                yield _Raw(tickers, tid[keep], g[keep], x, ret[keep],
+                           np.clip(q, -CLIP, CLIP))
 
         def implicit_chunks() -> Iterator[pa.Table]:  # pass 1 (caller): raw features kept, implicit view written
             nonlocal feature_sums
-            for tickers, out in ahead(features()):
-                tid, g = out["_tid"].to_numpy().astype(np.int64), out["gidx"].to_numpy()
-                x = out.select(names).to_numpy(order="fortran").T  # (F, R) float32, NaN = null
-                raw.append(_Raw(tickers, tid, g, x))
-                scaled_panel[g, panel_cols(tickers, tid)] = out["ret_scaled"].fill_null(np.nan).to_numpy()
-                feature_sums += kernels.cross_sums(x, g, n_days)  # chunk by chunk, in row order
+            for part in ahead(features()):
+                raw.append(part)
+                scaled_panel[part.gidx, panel_cols(part.tickers, part.tid)] = part.ret_scaled
+                feature_sums += kernels.cross_sums(part.x, part.gidx, n_days)  # chunk by chunk, in row order
                 bar.advance(task)
-                yield pa.table({**key_columns(tickers, tid, days, g), "ret": out["ret"].to_arrow(),
-                                "ret_scaled": out["ret_scaled"].to_arrow()})
+                yield pa.table({**key_columns(part.tickers, part.tid, days, part.gidx),
+                                "ret": pl.Series(part.ret, nan_to_null=True).to_arrow(),
+                                "ret_scaled": pl.Series(part.ret_scaled, nan_to_null=True).to_arrow()})
 
         def explicit_chunks() -> Iterator[pa.Table]:  # pass 2: standardised against the whole cross-section
             while raw:

@@ -18,25 +18,26 @@ A core feature without enough history is null, which masks the sample (tensors.p
 company's row gets their cross-sectional mean and the SHORT_HISTORY flag. The cross-sectional statistics
 come from the companies that have the feature, so theirs are the same numbers with or without young ones.
 
-Speed: the factor returns are gathered by gidx (no join); every rolling kernel runs once, into a column, and
-the features are element-wise steps on those columns (an expression used twice, e.g. inside `finite`, is
-otherwise evaluated twice). Skew, kurtosis and the standard deviations keep polars' own kernels: a rolling
-mean of powers drags rounding from the previous ticker's rows through the guard (last-bit changes that the
-look-ahead test sees).
+The build computes these features with `raw_feature_arrays` (dynmix/views/kernels.py: one compiled pass per
+ticker over its rows, every window's running sums at once, the windows reset at each ticker); `raw_features`,
+in polars, is its reference (tests/views/test_explicit.py: the same values to float32 rounding). Where all
+returns of a window are equal the kernel's spread is exactly 0 (polars' running sums can leave a residue).
 """
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import polars as pl
 
+from dynmix.views import kernels
 from dynmix.views.crosssection import WINSOR as WINSOR
 from dynmix.views.crosssection import cross_section_stats as cross_section_stats
 from dynmix.views.crosssection import day_scales as day_scales
 from dynmix.views.crosssection import partial_sums as partial_sums
 from dynmix.views.crosssection import standardise as standardise
-from dynmix.views.implicit import finite
+from dynmix.views.implicit import MIN_SCALE_OBS, finite
 
 MOMENTUM = (5, 21, 63, 252)  # days of log price change
 VOLATILITY = (21, 63)  # days of realised and downside volatility
@@ -199,6 +200,23 @@ def raw_features(panel: pl.LazyFrame, factors: pl.LazyFrame | pl.DataFrame, etfs
         .select(*keep, *(pl.col(n).cast(pl.Float32) for n in feature_names(etfs)),
                 *(pl.col(e.meta.output_name()) for e in extra))
     )
+
+
+def raw_feature_arrays(tid: np.ndarray, ret: np.ndarray, lp: np.ndarray, dollar: np.ndarray, fac: np.ndarray,
+                       keep: np.ndarray, vol_scale_window: int) -> tuple[np.ndarray, np.ndarray]:
+    """`raw_features` compiled (kernels.rolling_features), on a chunk's panel rows as float64 arrays (NaN = null).
+
+    tid: (R,) ticker rank (each ticker's rows one block in the `on_grid` layout); ret, lp (lp_ff), dollar: (R,);
+    fac: (1 + E, R) the market's and each ETF's return on the row's day. Returns, for the K rows where `keep`:
+    (len(feature_names(etfs)), K) float32 features (NaN = null) and (K,) float64 the trailing std of ret over
+    `vol_scale_window` days (`implicit.trailing_std`).
+    """
+    vol = np.array(VOLATILITY, dtype=np.int64)
+    return kernels.rolling_features(  # type: ignore[no-any-return]
+        tid, ret, lp, dollar, fac, keep, np.array(MOMENTUM, dtype=np.int64), vol,
+        np.array([_min_obs(w) for w in VOLATILITY], dtype=np.int64), BETA_WINDOW, BETA_MIN, DRAWDOWN_WINDOW,
+        BETA_MIN, MOMENT_WINDOW, _min_obs(MOMENT_WINDOW), LIQUIDITY_WINDOW, LIQUIDITY_MIN, vol_scale_window,
+        min(MIN_SCALE_OBS, vol_scale_window))
 
 
 def sector_columns(sectors: list[str]) -> dict[str, str]:

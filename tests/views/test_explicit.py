@@ -149,3 +149,53 @@ def test_downside_volatility_of_a_run_without_losses_is_zero_not_nan(
     build_views(store, tmp_path / "v", cfg, progress=False)
     x = pl.read_parquet(tmp_path / "v" / "explicit.parquet")
     assert not any(x[c].is_nan().any() for c in x.columns[2:])
+
+
+def test_compiled_features_match_the_polars_steps(market_data: Callable[..., tuple[pl.DataFrame, pl.DataFrame]],
+                                                  store_of: Callable[..., Store]) -> None:
+    """ex.raw_feature_arrays (the build's kernel) == ex.raw_features (polars' rolling kernels) on a market with a
+    late listing, a gap, an ETF, zero volume for a month and a flat price for three months; where every return
+    of a window is 0 the kernel's spread is exactly 0 (no running-sum residue) and skew, kurtosis are null."""
+    from dynmix.views.implicit import add_returns, date_grid, on_grid, trailing_std
+    from dynmix.views.market import choose_market, market_frame
+
+    prices, meta = market_data(n_equities=5, n_days=520, etfs=("MTUM", "QUAL"))
+    dates = prices["date"].unique().sort()
+    prices = prices.filter(~((pl.col("ticker") == "E01") & (pl.col("date") < dates[90]))
+                           & ~((pl.col("ticker") == "E03") & pl.col("date").is_between(dates[300], dates[310])))
+    flat = (pl.col("ticker") == "E02") & pl.col("date").is_between(dates[350], dates[440])
+    prices = prices.with_columns(pl.when(flat).then(40.0).otherwise(pl.col(c)).alias(c) for c in ("close", "adj_close"))
+    idle = (pl.col("ticker") == "E04") & pl.col("date").is_between(dates[200], dates[240])
+    prices = prices.with_columns(pl.when(idle).then(0.0).otherwise(pl.col("volume")).alias("volume"))
+    store = store_of(prices, meta)
+    equities, etfs = ["E00", "E01", "E02", "E03", "E04"], ["MTUM", "QUAL"]
+    grid = date_grid(store.scan_prices().filter(pl.col("ticker").is_in(equities))).collect()
+    panel = add_returns(on_grid(store.scan_prices(), grid, 300)).with_columns(ex.dollar_volume()).collect()
+    market = market_frame(panel.lazy(), grid.lazy(), equities, choose_market(meta, set(meta["ticker"]), None),
+                          100, 21).collect()
+    factors = ex.factor_returns(market.lazy(), panel.lazy(), etfs).collect().sort("gidx")
+    eq = panel.filter(pl.col("ticker").is_in(equities))
+    want = ex.raw_features(eq.lazy(), factors, etfs, extra=(trailing_std(pl.col("ret"), 100).alias("_sd"),)
+                           ).filter(pl.col("live")).collect()
+
+    g = eq["gidx"].to_numpy()
+    fac = factors.select("_m", "_e_MTUM", "_e_QUAL").to_numpy(order="fortran").T[:, np.clip(g, 0, None)]
+    x, sd = ex.raw_feature_arrays(eq["ticker"].rle_id().to_numpy().astype(np.int64), eq["ret"].to_numpy(),
+                                  eq["lp_ff"].to_numpy(), eq["dollar"].to_numpy(), np.ascontiguousarray(fac),
+                                  eq["live"].to_numpy(), 100)
+    names = ex.feature_names(etfs)
+    assert x.shape == (len(names), want.height) and x.dtype == np.float32
+    in_flat = (want["ticker"] == "E02").to_numpy() & (want["date"] >= dates[350 + 63]).to_numpy() & (
+        want["date"] <= dates[440]).to_numpy()  # every return of the 63-day window is 0
+    for j, name in enumerate(names):
+        a, b = x[j], want[name].cast(pl.Float32).fill_null(np.nan).to_numpy()
+        checked = ~in_flat if name in ("vol_21", "vol_63", "dvol_21", "dvol_63", "skew", "kurt") else slice(None)
+        np.testing.assert_allclose(a[checked], b[checked], rtol=2e-5, atol=2e-7, equal_nan=True, err_msg=name)
+        assert np.isnan(a).sum() < len(a), name
+    sd_want = want["_sd"].fill_null(np.nan).to_numpy()
+    np.testing.assert_allclose(sd, sd_want, rtol=1e-9, equal_nan=True)
+    assert (x[names.index("vol_63")][in_flat] == 0.0).all() and (x[names.index("dvol_21")][in_flat] == 0.0).all()
+    assert np.isnan(x[names.index("skew")][in_flat]).all() and np.isnan(x[names.index("kurt")][in_flat]).all()
+    idle_rows = (want["ticker"] == "E04").to_numpy() & (want["date"] >= dates[220]).to_numpy() & (
+        want["date"] <= dates[240]).to_numpy()  # 21 days of zero dollar volume: log 0 -> null
+    assert np.isnan(x[names.index("liquidity")][idle_rows]).all()
