@@ -27,11 +27,11 @@ from dynmix.errors import DynMIXError
 from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
 from dynmix.views import generation, kernels
-from dynmix.views.chunks import ENGINE, ahead, key_columns, of_tickers, ticker_chunks, write_parquet_chunks
+from dynmix.views.chunks import ENGINE, ahead, key_columns, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import CLIP, date_grid
-from dynmix.views.market import MarketSource, choose_market, market_series, on_days, return_sums
+from dynmix.views.market import MarketSource, choose_market, market_series
 
 __all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "valid_count",
            "write_parquet_chunks"]
@@ -158,8 +158,8 @@ class _Raw:
     """One chunk's output rows between the passes: their tickers (by rank), rank, grid day and raw features."""
 
     tickers: pl.Series  # the chunk's ticker names
-    tid: np.ndarray  # (R,) int64 rank of each row's ticker in `tickers`
-    gidx: np.ndarray  # (R,) int64 grid day
+    tid: np.ndarray  # (R,) int32 rank of each row's ticker in `tickers`
+    gidx: np.ndarray  # (R,) int32 grid day
     x: np.ndarray  # (F, R) float32 unstandardised features, NaN = null
     ret: np.ndarray  # (R,) float64 daily log return, NaN = null
     ret_scaled: np.ndarray  # (R,) float64 the return over its trailing std (implicit.scaled), NaN = null
@@ -236,20 +236,22 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
 def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig, progress: bool) -> ViewsSummary:
     """The build itself, writing into `views_dir` (the new generation's folder)."""
     t0 = time.perf_counter()
-    guard = max(ex.LONGEST_WINDOW, cfg.vol_scale_window)  # null rows between tickers >= every trailing window
     names, n_days = plan.core + plan.optional, plan.grid.height
     with _steps(progress) as bar:
         task = bar.add_task(f"returns on the grid ({len(plan.wanted)} tickers x {n_days} days)", total=None)
-        panels = list(chunk_panels(prices, plan.grid, guard, CHUNK_ROWS))
+        panels = list(chunk_panels(prices, plan.grid, CHUNK_ROWS))
         del prices
         sums = np.zeros((3, n_days))  # (3, T) the equities' return count, sum, sum of squares per day
         series: dict[str, pl.Series] = {}  # the market ticker's and the ETFs' returns per grid day
-        for tickers, panel in panels:
-            live = panel.filter(pl.col("live"))
-            sums += return_sums(live.filter(of_tickers(tickers, plan.equities)).select("gidx", "ret"), n_days)
-            for t in set(tickers.to_list()) & {*plan.etfs, *([plan.source.ticker] if plan.source.ticker else [])}:
-                own = live.filter(pl.col("_tid") == tickers.index_of(t)).select("gidx", "ret")
-                series[t] = on_days(own, n_days)
+        references = {*plan.etfs, *([plan.source.ticker] if plan.source.ticker else [])}
+        for part in panels:
+            eq = part.tickers.is_in(plan.equities).to_numpy()[part.tid]  # (R,) the row is an equity's
+            sums += kernels.cross_sums(part.ret[None, eq], part.gidx[eq], n_days)[0]  # in row order, as bincount
+            for t in set(part.tickers.to_list()) & references:
+                own = part.tid == part.tickers.index_of(t)
+                day = np.full(n_days, np.nan)
+                day[part.gidx[own]] = part.ret[own]
+                series[t] = pl.Series("ret", day, nan_to_null=True)
         mkt = None if plan.source.ticker is None else series.get(
             plan.source.ticker, pl.Series("ret", [None] * n_days, dtype=pl.Float64))
         market = market_series(plan.grid, sums, mkt, cfg.vol_scale_window, cfg.market_vol_window)
@@ -268,7 +270,7 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
         long = [names.index(f) for f in ex.LONG_FEATURES]
 
         def panel_cols(tickers: pl.Series, tid: np.ndarray) -> np.ndarray:
-            """Panel column of each row's ticker (-1 only for non-equities, whose rows of_tickers dropped)."""
+            """Panel column of each row's ticker (-1 only for non-equities, whose rows the passes drop)."""
             return np.array([column.get(t, -1) for t in tickers.to_list()], dtype=np.int64)[tid]
 
         factor_cols = ["_m", *(f"_e_{e}" for e in plan.etfs)]
@@ -276,12 +278,12 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
 
         def features() -> Iterator[_Raw]:  # pass 1 (worker): raw features and scaled returns of the output rows
             while panels:
-                tickers, panel = panels.pop(0)
-                p = panel.filter(of_tickers(tickers, plan.equities))
-                tid, g, ret = p["_tid"].to_numpy().astype(np.int64), p["gidx"].to_numpy(), p["ret"].to_numpy()
-                fac = np.ascontiguousarray(factors[:, np.clip(g, 0, None)])  # (1 + E, R) a guard row reads day 0
-                keep = p["live"].to_numpy() & (g >= first)
-                x, sd = ex.raw_feature_arrays(tid, ret, p["lp_ff"].to_numpy(), p["dollar"].to_numpy(), fac, keep,
+                part = panels.pop(0)
+                eq = part.tickers.is_in(plan.equities).to_numpy()[part.tid]  # (R,) the row is an equity's
+                tickers, tid, g, ret = part.tickers, part.tid[eq], part.gidx[eq], part.ret[eq]
+                fac = np.ascontiguousarray(factors[:, g])  # (1 + E, R)
+                keep = g >= first
+                x, sd = ex.raw_feature_arrays(tid, ret, part.lp_ff[eq], part.dollar[eq], fac, keep,
                                               cfg.vol_scale_window)  # (F, K) float32, (K,) float64
                 with np.errstate(invalid="ignore", divide="ignore"):
                     q = ret[keep] / np.where(sd > 0, sd, np.nan)  # implicit.scaled

@@ -1,7 +1,7 @@
 """Chunks of whole tickers: their grid panels, row keys and filters, and their Parquet writing.
 
 ticker_chunks          (offset, length) slices of a ticker-sorted frame, each of whole tickers
-panels                 per chunk: its tickers (by rank `_tid`) and its returns on the grid
+panels                 per chunk: its tickers (by rank `tid`) and its returns on the grid, as arrays (`Panel`)
 of_tickers, row_keys   a row's ticker (by `_tid`) among some names; its date and ticker columns
 key_columns            the same date and ticker columns as Arrow arrays (the ticker a dictionary: no string copies)
 ahead                  the next chunk computed in a worker thread while the caller writes this one
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -22,8 +23,8 @@ import pyarrow.parquet as pq
 
 from dynmix.errors import DynMIXError
 from dynmix.io import atomic_write
-from dynmix.views.explicit import dollar_volume
-from dynmix.views.implicit import add_returns, grid_layout, grid_values, stored_rows
+from dynmix.views import kernels
+from dynmix.views.implicit import stored_rows
 
 ENGINE: Final = "in-memory"  # polars' streaming engine sums floats in a varying order: the views must be reproducible
 Item = TypeVar("Item")
@@ -74,13 +75,27 @@ def write_parquet_chunks(frames: Iterable[pl.DataFrame | pa.Table], path: Path, 
     atomic_write(path, write)
 
 
-def panels(prices: pl.DataFrame, grid: pl.DataFrame, guard: int, rows: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
-    """Per chunk of whole tickers: its tickers (by rank) and its panel _tid, gidx, live, ret, lp_ff, dollar."""
+@dataclass(frozen=True)
+class Panel:
+    """One chunk of whole tickers on the grid (`kernels.grid_rows`): its tickers and (R,) arrays, NaN = null."""
+
+    tickers: pl.Series  # the chunk's ticker names, by rank
+    tid: np.ndarray  # int32 rank of each row's ticker in `tickers`
+    gidx: np.ndarray  # int32 grid day
+    ret: np.ndarray  # float64 daily log return (null around a missing day)
+    lp_ff: np.ndarray  # float64 last log adj_close known at t
+    dollar: np.ndarray  # float64 close x volume
+
+
+def panels(prices: pl.DataFrame, grid: pl.DataFrame, rows: int) -> Iterator[Panel]:
+    """Per chunk of whole tickers (about `rows` stored rows): its rows on the grid, from each ticker's first stored
+    day to its last (the values of `implicit.on_grid` + `add_returns` and `explicit.dollar_volume`).
+    """
     for o, n in ticker_chunks(prices, rows):
         obs = stored_rows(prices.slice(o, n).lazy(), grid)
-        panel = add_returns(grid_values(grid_layout(obs, guard), obs).lazy())
-        yield obs["ticker"].unique(maintain_order=True), panel.select(
-            "_tid", "gidx", "live", "ret", "lp_ff", dollar_volume()).collect(engine=ENGINE)
+        cols = [obs[c].cast(pl.Float64).to_numpy() for c in ("close", "adj_close", "volume")]
+        yield Panel(obs["ticker"].unique(maintain_order=True),
+                    *kernels.grid_rows(obs["ticker"].rle_id().to_numpy(), obs["gidx"].to_numpy(), *cols))
 
 
 def of_tickers(names: pl.Series, wanted: list[str]) -> pl.Expr:

@@ -274,3 +274,57 @@ def rolling_features(tid: np.ndarray, ret: np.ndarray, lp: np.ndarray, dollar: n
             i += 1
         start = end
     return out, sd_out
+
+
+@numba.njit(cache=True, nogil=True)
+def grid_rows(tid: np.ndarray, g: np.ndarray, close: np.ndarray, adj: np.ndarray,
+              volume: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's stored rows on the grid: (tid, gidx, ret, lp_ff, dollar) with one row per (ticker, grid day) from
+    each ticker's first stored day to its last (dynmix/views/implicit.py `on_grid` + `add_returns`, without the
+    guard rows: the compiled windows restart at each ticker).
+
+    Input: the stored rows sorted by ticker then grid day, unique (`implicit.stored_rows`): tid (ticker rank), g
+    (grid day), close, adj_close, volume (NaN = null). Output, (R,) each: tid, gidx (int32), ret = log adj_close
+    minus the previous grid day's (NaN around a missing day), lp_ff = the last log adj_close known at t, dollar =
+    close x volume where the volume is known.
+    """
+    n = tid.shape[0]
+    total = 0
+    s = 0
+    while s < n:
+        e = s + 1
+        while e < n and tid[e] == tid[s]:
+            e += 1
+        total += g[e - 1] - g[s] + 1
+        s = e
+    out_tid = np.empty(total, dtype=np.int32)
+    out_g = np.empty(total, dtype=np.int32)
+    ret = np.full(total, np.nan)
+    lp_ff = np.empty(total)
+    dollar = np.full(total, np.nan)
+    k = 0
+    s = 0
+    while s < n:
+        e = s + 1
+        while e < n and tid[e] == tid[s]:
+            e += 1
+        prev, last = np.nan, np.nan
+        r = s
+        for d in range(g[s], g[e - 1] + 1):
+            out_tid[k] = tid[s]
+            out_g[k] = d
+            if g[r] == d:
+                lp = np.log(adj[r])
+                ret[k] = lp - prev
+                prev = lp
+                last = lp
+                v = volume[r]
+                if v == v:
+                    dollar[k] = close[r] * v
+                r += 1
+            else:
+                prev = np.nan
+            lp_ff[k] = last
+            k += 1
+        s = e
+    return out_tid, out_g, ret, lp_ff, dollar
