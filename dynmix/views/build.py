@@ -161,8 +161,6 @@ class _Raw:
     tid: np.ndarray  # (R,) int32 rank of each row's ticker in `tickers`
     gidx: np.ndarray  # (R,) int32 grid day
     x: np.ndarray  # (F, R) float32 unstandardised features, NaN = null
-    ret: np.ndarray  # (R,) float64 daily log return, NaN = null
-    ret_scaled: np.ndarray  # (R,) float64 the return over its trailing std (implicit.scaled), NaN = null
 
 
 def valid_count(explicit_present: np.ndarray, returns_present: np.ndarray, window: int, min_obs: int,
@@ -276,7 +274,8 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
         factor_cols = ["_m", *(f"_e_{e}" for e in plan.etfs)]
         factors = reference_returns.sort("gidx").select(factor_cols).to_numpy(order="fortran").T  # (1 + E, T)
 
-        def features() -> Iterator[_Raw]:  # pass 1 (worker): raw features and scaled returns of the output rows
+        def features() -> Iterator[tuple[_Raw, np.ndarray, np.ndarray]]:  # pass 1 (worker): raw features; returns
+            """Per chunk: its raw features, and (R,) float64 return and scaled return (NaN = null) of its rows."""
             while panels:
                 part = panels.pop(0)
                 eq = part.tickers.is_in(plan.equities).to_numpy()[part.tid]  # (R,) the row is an equity's
@@ -288,19 +287,18 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
                 with np.errstate(invalid="ignore", divide="ignore"):
                     q = ret[keep] / np.where(sd > 0, sd, np.nan)  # implicit.scaled
                 q[~np.isfinite(q)] = np.nan
-                yield _Raw(tickers, tid[keep], g[keep], x, ret[keep],
-                           np.clip(q, -CLIP, CLIP))
+                yield _Raw(tickers, tid[keep], g[keep], x), ret[keep], np.clip(q, -CLIP, CLIP)
 
         def implicit_chunks() -> Iterator[pa.Table]:  # pass 1 (caller): raw features kept, implicit view written
             nonlocal feature_sums
-            for part in ahead(features()):
-                raw.append(part)
-                scaled_panel[part.gidx, panel_cols(part.tickers, part.tid)] = part.ret_scaled
+            for part, ret, ret_scaled in ahead(features()):
+                raw.append(part)  # the returns are written now, not kept
+                scaled_panel[part.gidx, panel_cols(part.tickers, part.tid)] = ret_scaled
                 feature_sums += kernels.cross_sums(part.x, part.gidx, n_days)  # chunk by chunk, in row order
                 bar.advance(task)
                 yield pa.table({**key_columns(part.tickers, part.tid, days, part.gidx),
-                                "ret": pl.Series(part.ret, nan_to_null=True).to_arrow(),
-                                "ret_scaled": pl.Series(part.ret_scaled, nan_to_null=True).to_arrow()})
+                                "ret": pl.Series(ret, nan_to_null=True).to_arrow(),
+                                "ret_scaled": pl.Series(ret_scaled, nan_to_null=True).to_arrow()})
 
         def explicit_chunks() -> Iterator[pa.Table]:  # pass 2: standardised against the whole cross-section
             while raw:
