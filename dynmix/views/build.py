@@ -27,7 +27,7 @@ from dynmix.errors import DynMIXError
 from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
 from dynmix.views import generation, kernels
-from dynmix.views.chunks import ENGINE, ahead, key_columns, ticker_chunks, write_parquet_chunks
+from dynmix.views.chunks import ENGINE, ahead, arrow, key_columns, ticker_chunks, write_parquet_chunks
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import CLIP, date_grid
@@ -306,10 +306,10 @@ def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig,
                 z = kernels.standardise_rows(part.x, part.gidx, mu, inv, fill, ex.WINSOR)  # (F, R) float32
                 cols = {n: pl.Series(n, z[j], nan_to_null=True).to_arrow() for j, n in enumerate(names)}
                 code = ex.sector_codes(part.tickers, plan.sectors, plan.sector_cols).to_numpy()[part.tid]  # (R,)
-                cols.update((c, pa.array((code == k).astype(np.float32)))
+                cols.update((c, arrow((code == k).astype(np.float32)))
                             for k, c in enumerate(plan.sector_cols.values()))
                 if plan.partial:  # 1 where a year-long feature is still null (before standardising)
-                    cols[ex.SHORT_HISTORY] = pa.array(np.isnan(part.x[long]).any(axis=0).astype(np.float32))
+                    cols[ex.SHORT_HISTORY] = arrow(np.isnan(part.x[long]).any(axis=0).astype(np.float32))
                 full = ~np.isnan(z[required]).any(axis=0)  # the loader's explicit mask: every feature present
                 present[part.gidx - first, panel_cols(part.tickers, part.tid)] = full
                 yield pa.table({**key_columns(part.tickers, part.tid, days, part.gidx), **cols})
