@@ -222,8 +222,10 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     plan, prices = _plan(store, cfg)
     snapshot = store.snapshot()
     gen, out_dir = generation.begin(views_dir)
+    held = [prices]  # _build takes the only reference, so the prices are freed once laid on the grid
+    del prices
     try:
-        summary = _build(plan, prices, out_dir, cfg, progress)
+        summary = _build(plan, held, out_dir, cfg, progress)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
@@ -231,14 +233,15 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     return replace(summary, views_dir=views_dir, seconds=time.perf_counter() - t0)
 
 
-def _build(plan: _Plan, prices: pl.DataFrame, views_dir: Path, cfg: ViewsConfig, progress: bool) -> ViewsSummary:
-    """The build itself, writing into `views_dir` (the new generation's folder)."""
+def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsConfig, progress: bool) -> ViewsSummary:
+    """The build itself, writing into `views_dir` (the new generation's folder); `held` = [the prices], emptied."""
     t0 = time.perf_counter()
     names, n_days = plan.core + plan.optional, plan.grid.height
     with _steps(progress) as bar:
         task = bar.add_task(f"returns on the grid ({len(plan.wanted)} tickers x {n_days} days)", total=None)
+        prices = held.pop()
         panels = list(chunk_panels(prices, plan.grid, CHUNK_ROWS))
-        del prices
+        del prices  # the last reference (about 40 bytes a stored row)
         sums = np.zeros((3, n_days))  # (3, T) the equities' return count, sum, sum of squares per day
         series: dict[str, pl.Series] = {}  # the market ticker's and the ETFs' returns per grid day
         references = {*plan.etfs, *([plan.source.ticker] if plan.source.ticker else [])}
