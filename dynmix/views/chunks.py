@@ -1,9 +1,8 @@
-"""Chunks of whole tickers: their grid panels, row keys and filters, and their Parquet writing.
+"""Chunks of whole tickers: their grid panels, row keys and their Parquet writing.
 
 ticker_chunks          (offset, length) slices of a ticker-sorted frame, each of whole tickers
 panels                 per chunk: its tickers (by rank `tid`) and its returns on the grid, as arrays (`Panel`)
-of_tickers, row_keys   a row's ticker (by `_tid`) among some names; its date and ticker columns
-key_columns            the same date and ticker columns as Arrow arrays (the ticker a dictionary: no string copies)
+key_columns            a row's date and ticker as Arrow arrays (the ticker a dictionary: no string per row)
 ahead                  the next chunk computed in a worker thread while the caller writes this one
 write_parquet_chunks   frames (or Arrow tables) of one schema -> the row groups of one Parquet file, atomically
 """
@@ -98,21 +97,9 @@ def panels(prices: pl.DataFrame, grid: pl.DataFrame, rows: int) -> Iterator[Pane
                     *kernels.grid_rows(obs["ticker"].rle_id().to_numpy(), obs["gidx"].to_numpy(), *cols))
 
 
-def of_tickers(names: pl.Series, wanted: list[str]) -> pl.Expr:
-    """Row filter: the row's ticker (its rank `_tid` in `names`) is one of `wanted`."""
-    return pl.lit(names.is_in(wanted)).gather(pl.col("_tid"))
-
-
-def row_keys(names: pl.Series, grid: pl.DataFrame) -> list[pl.Expr]:
-    """date, ticker of each row from its gidx and `_tid` (gathers from the T dates and the chunk's tickers)."""
-    return [pl.lit(grid["date"]).gather(pl.col("gidx")).alias("date"),
-            pl.lit(names).gather(pl.col("_tid")).alias("ticker")]
-
-
 def key_columns(names: pl.Series, tid: np.ndarray, days: np.ndarray, gidx: np.ndarray) -> dict[str, pa.Array]:
     """date, ticker of each row as Arrow arrays: `days` (T,) int32 days since 1970 of the grid gathered by `gidx`,
-    the ticker a dictionary of the chunk's `names` indexed by the row's rank `tid` (what `row_keys` gives, without
-    a string per row).
+    the ticker a dictionary of the chunk's `names` indexed by the row's rank `tid`.
     """
     return {"date": pl.Series(days[gidx], dtype=pl.Int32).cast(pl.Date).to_arrow(),  # Arrow date32
             "ticker": pa.DictionaryArray.from_arrays(arrow(tid.astype(np.int32)), names.to_arrow().cast(pa.string()))}
