@@ -155,6 +155,8 @@ class WorldConfig:
     lr: float = 2e-3  # peak AdamW learning rate (cosine decay)
     weight_decay: float = 1e-4
     seed: int = 0
+    stack_share: float = 0.3  # last share of training origins held out of a second world model (world_stack.pt),
+    # on whose out-of-sample forecasts dynmix_har's correction is fitted; 0: fitted on world.pt's in-sample ones
     log_every: int = 10  # steps between world_metrics.jsonl lines
     checkpoint_every: int = 200  # steps between checkpoints (and one at the end)
 
@@ -237,6 +239,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, bool]] = {
     ("plan", "noise_corr"): (0, 1, True, False), ("plan", "gross_limit"): (1, INF, True, True),
     ("plan", "target_vol"): (0, INF, False, True), ("world", "rho"): (0, 1, False, True),
     ("world", "return_scale"): (0, INF, False, True), ("jepa", "reg_coeff"): (0, 1, True, True),
+    ("world", "stack_share"): (0, 1, True, False),
 }
 TRUE_FALSE = "true or false"
 NON_NEGATIVE = ("coeff", "cost", "weight_decay", "lambda", "min_std", "max_std", "init_std", "risk_aversion")

@@ -2,7 +2,8 @@
 
 σ̂²_{i,t} = HAR_{i,t} · exp(c + x_{i,t}·β), with x_{i,t} the company's latent z_{i,t}, the market latent m_t and
 log(world-model variance / HAR) at origin t (all from data up to t), standardised with training means and stds.
-(c, β) minimise the ridge-penalised QLIKE of the forecast on training origins only (t + H <= last); the penalty
+(c, β) minimise the ridge-penalised QLIKE of the forecast on training origins only (first < t, t + H <= last; the
+features come from a world model trained up to `first`, so they are out of sample on every fitted row); the penalty
 (or β = 0, HAR times a fitted constant) is chosen by blocked cross-validation over the training period: FOLDS
 contiguous blocks of dates, each scored by QLIKE after fitting on the others less `horizon` dates either side of
 it (their targets overlap the block's), so the choice sees the training period's stressed spells and not only its
@@ -122,15 +123,19 @@ class HARCorrection:
 
 
 def dynmix_har(features: np.ndarray, har: np.ndarray, world_var: np.ndarray, realised: np.ndarray, last: int,
-               horizon: int, loss: str = "qlike", with_world_ratio: bool = True) -> tuple[np.ndarray, HARCorrection]:
+               horizon: int, loss: str = "qlike", with_world_ratio: bool = True, first: int = -1
+               ) -> tuple[np.ndarray, HARCorrection]:
     """(N, T) dynmix_har forecast from state features (N, T, F), the HAR forecast, the world model's variance and
-    the realised target (all (N, T)); fitted on origins t <= last − horizon only.
+    the realised target (all (N, T)); fitted on origins first < t <= last − horizon only (`first`: the last
+    training date of the world model that made the features, so that they are out of sample for it).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.concatenate([features, np.log(world_var / har)[..., None]], -1) if with_world_ratio else features
         log_ratio = np.log(realised / har)
-    t_fit = max(last - horizon + 1, 0)
-    tt = np.arange(t_fit)
+    tt = np.arange(max(first + 1, 0), max(last - horizon + 1, 0))
+    if len(tt) < 2 * FOLDS:
+        raise DynMIXError(f"dynmix_har: {len(tt)} fitting dates after the stacking cut with {horizon}-day targets "
+                          f"inside the training period; expected at least {2 * FOLDS} (raise [world] stack_share)")
     rows_t, rows_i = np.meshgrid(tt, np.arange(har.shape[0]), indexing="xy")  # time-major order below
     order = np.lexsort((rows_i.ravel(), rows_t.ravel()))
     ii, tj = rows_i.ravel()[order], rows_t.ravel()[order]

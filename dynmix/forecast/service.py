@@ -101,11 +101,15 @@ def volatility_frame(wr: WorldRun, progress: bool = True, horizon: int = VOL_HOR
     both = torch.cat([train_origins, origins])
     world_var = world_variance(wr.world, wr.panel, both, horizon)
     har = HARRV(horizon).fit(raw, wr.train_last).predict(raw)
-    corrected, corr = dynmix_har(state_features(wr.world, wr.panel, both), har, world_var, realised, wr.train_last,
-                                 horizon)
+    base = wr.stack or wr.world  # the stacking model's forecasts after its cut are out of sample for it
+    base_var = world_variance(base, wr.panel, both, horizon) if wr.stack is not None else world_var
+    corrected, corr = dynmix_har(state_features(base, wr.panel, both), har, base_var, realised, wr.train_last,
+                                 horizon, first=wr.stack_last)
+    fitted_on = (f"the stacking world model's out-of-sample forecasts after {wr.vt.dates[wr.stack_last]}"
+                 if wr.stack is not None else "world.pt's in-sample forecasts")
     notes.append(f"h = {horizon}: dynmix_har: HAR x exp(QLIKE fit on the world model's latents and log(world/HAR)), "
-                 f"fitted on {corr.rows_} training rows; penalty {corr.alpha_:g} chosen by {FOLDS}-fold blocked "
-                 "cross-validation over the training dates (QLIKE "
+                 f"fitted on {corr.rows_} training rows of {fitted_on}; penalty {corr.alpha_:g} chosen by "
+                 f"{FOLDS}-fold blocked cross-validation over the training dates (QLIKE "
                  + ", ".join(f"{a:g}: {q:.3f}" for a, q in corr.valid_qlike_.items()) + ")")
     fc = {"dynmix": world_var, "dynmix_har": corrected, "har": har,
           "log_har": LogHAR(horizon).fit(raw, wr.train_last).predict(raw), "garch": garch,

@@ -108,19 +108,23 @@ def build_world(cfg: WorldConfig, rep_dim: int, market_dim: int) -> WorldModel:
     return WorldModel(cfg, rep_dim, market_dim)
 
 
-def load_world(rd: RunDir, device: str | torch.device = "cpu") -> tuple[WorldModel, dict[str, Any]]:
-    """(world model in eval mode, its checkpoint's stamp and meta) of RUN/forecast/world.pt, trained to the end."""
+def load_world(rd: RunDir, device: str | torch.device = "cpu", path: Path | None = None
+               ) -> tuple[WorldModel, dict[str, Any]]:
+    """(world model in eval mode, its checkpoint's stamp and meta) of RUN/forecast/world.pt (or `path`, e.g. the
+    stacking model), trained to the end.
+    """
     again = f"`dynmix train --stage world --run {rd.name}`"
-    if not rd.world_path.exists():
-        raise DynMIXError(f"run {rd.name} has no world model ({rd.world_path}): train it with {again}")
+    path = path or rd.world_path
+    if not path.exists():
+        raise DynMIXError(f"run {rd.name} has no world model ({path}): train it with {again}")
     try:
-        ckpt = load_checkpoint(rd.world_path, device)
+        ckpt = load_checkpoint(path, device)
         cfg = config_from_dict(ckpt["config"]).world
         meta = dict(ckpt["meta"])
         world = build_world(cfg, int(meta["rep_dim"]), int(meta["market_dim"])).to(device)
         world.load_state_dict(ckpt["model"])
     except Exception as e:  # a torn, foreign or outdated file
-        raise DynMIXError(f"world model {rd.world_path} could not be read ({type(e).__name__}: {e}); train it "
+        raise DynMIXError(f"world model {path} could not be read ({type(e).__name__}: {e}); train it "
                           f"again with {again}") from e
     if not meta.get("complete"):
         raise DynMIXError(f"the world model of run {rd.name} is unfinished (step {ckpt['step']}): continue it with "
@@ -141,6 +145,8 @@ class WorldRun:
     train_last: int  # index of the last training date (split.json's train_end)
     meta: dict[str, Any]  # what world.pt records: its stamp, train_origins, train_nll
     notes: list[str]
+    stack: WorldModel | None = None  # world_stack.pt: trained on origins up to stack_last only
+    stack_last: int = -1
 
     @property
     def train_end(self) -> dt.date:
@@ -160,4 +166,14 @@ def load_world_run(ws: Workspace, rd: RunDir) -> WorldRun:
         raise DynMIXError(f"the world model of run {rd.name} is stale ({', '.join(stale)} changed since it was "
                           f"trained): train it again with `dynmix train --stage world --run {rd.name}`")
     notes = [f"world model {rd.world_path.name}: {meta.get('train_origins')} training origins, step {meta['step']}"]
-    return WorldRun(rd, replace(cfg, world=world.cfg), vt, panel, world, last, meta, notes)
+    stack, stack_last = None, -1
+    if world.cfg.stack_share > 0:
+        stack, smeta = load_world(rd, device, rd.world_stack_path)
+        stack_last = vt.date_index(dt.date.fromisoformat(smeta["train_end"]))
+        if smeta.get("dynmix_step") != expected["dynmix_step"] or not 0 < stack_last < last:
+            raise DynMIXError(f"the stacking world model of run {rd.name} is stale: train it again with "
+                              f"`dynmix train --stage world --run {rd.name}`")
+        notes.append(f"stacking world model {rd.world_stack_path.name}: trained to {smeta['train_end']} "
+                     f"({smeta.get('train_origins')} origins); dynmix_har's correction is fitted on its forecasts "
+                     "after that date, which are out of sample for it")
+    return WorldRun(rd, replace(cfg, world=world.cfg), vt, panel, world, last, meta, notes, stack, stack_last)

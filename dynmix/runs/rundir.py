@@ -142,6 +142,8 @@ class RunDir:
     forecast_dir = property(lambda self: self.path / "forecast")
     world_path = property(lambda self: self.forecast_dir / "world.pt")
     world_metrics_path = property(lambda self: self.forecast_dir / "world_metrics.jsonl")
+    world_stack_path = property(lambda self: self.forecast_dir / "world_stack.pt")  # trained on the first share
+    world_stack_metrics_path = property(lambda self: self.forecast_dir / "world_stack_metrics.jsonl")
     jepa_path = property(lambda self: self.forecast_dir / "jepa.pt")
     jepa_metrics_path = property(lambda self: self.forecast_dir / "jepa_metrics.jsonl")
     surprise_path = property(lambda self: self.forecast_dir / "surprise.parquet")

@@ -124,9 +124,11 @@ def world_optimizer(world: WorldModel, cfg: WorldConfig, steps_per_epoch: int
 def fit_world(ws: Workspace, run_dir: str | Path | RunDir, *, epochs: int | None = None, resume: bool = False,
               progress: bool = True, max_steps: int | None = None) -> Path:
     """Train the run's world model into RUN/forecast/world.pt on origins whose targets all lie on or before the
-    run's last training date; returns that path.
+    run's last training date, then (`[world] stack_share` > 0) the same model on the first 1 − stack_share of those
+    origins into world_stack.pt, whose forecasts on the held-out rest are out of sample: `dynmix_har`'s correction
+    is fitted on them. Returns world.pt's path.
 
-    A complete, current world.pt is reused; `resume` continues an unfinished one exactly; otherwise an unfinished
+    A complete, current checkpoint is reused; `resume` continues an unfinished one exactly; otherwise an unfinished
     or stale one (views, split, DynMIX checkpoint or return scale changed) is trained again from the start.
     """
     rd = RunDir.of(run_dir)
@@ -135,30 +137,55 @@ def fit_world(ws: Workspace, run_dir: str | Path | RunDir, *, epochs: int | None
     if epochs is not None:
         cfg = replace(cfg, world=replace(cfg.world, epochs=epochs))
     last = train_last_index(rd, cfg, vt)
-    stamp = {**derived_stamp(rd, vt, ws.views, last), "return_scale": cfg.world.return_scale}
-    ckpt = load_checkpoint(rd.world_path, device) if rd.world_path.exists() else None
-    if ckpt is not None:
-        saved = config_from_dict(ckpt["config"])
-        if stale := stale_keys(ckpt["views"], stamp):
-            if resume:
-                raise DynMIXError(f"{rd.world_path}: {', '.join(stale)} changed since it was trained; cannot resume")
-            ckpt = None
-        elif ckpt["meta"].get("complete"):
-            return rd.world_path
-        elif resume:
-            cfg = replace(cfg, world=saved.world)
-        else:
-            ckpt = None
-    panel = build_panel(model, vt, cfg.world.return_scale, embeddings=rd.embeddings_path)
-    return _train(rd, cfg, panel, last, stamp, ckpt, progress, max_steps)
+    panels: list[WorldPanel] = []
+
+    def panel() -> WorldPanel:  # built once, only when something is trained
+        if not panels:
+            panels.append(build_panel(model, vt, cfg.world.return_scale, embeddings=rd.embeddings_path))
+        return panels[0]
+
+    jobs = [(rd.world_path, rd.world_metrics_path, last, "world model")]
+    if cfg.world.stack_share > 0:
+        jobs.append((rd.world_stack_path, rd.world_stack_metrics_path, -1, "world model (stacking)"))
+    for path, metrics, end, label in jobs:
+        if end < 0:  # the stacking model's last origin: its cut of the training origins
+            end = stack_cut(panel(), last, cfg.world.stack_share)
+        stamp = {**derived_stamp(rd, vt, ws.views, end), "return_scale": cfg.world.return_scale}
+        ckpt = load_checkpoint(path, device) if path.exists() else None
+        run_cfg = cfg
+        if ckpt is not None:
+            saved = config_from_dict(ckpt["config"])
+            if stale := stale_keys(ckpt["views"], stamp):
+                if resume:
+                    raise DynMIXError(f"{path}: {', '.join(stale)} changed since it was trained; cannot resume")
+                ckpt = None
+            elif ckpt["meta"].get("complete"):
+                continue
+            elif resume:
+                run_cfg = replace(cfg, world=saved.world)
+            else:
+                ckpt = None
+        if not _train(rd, run_cfg, panel(), end, stamp, ckpt, progress, max_steps, path, metrics, label):
+            break  # stopped by max_steps: the next model waits for the resume
+    return rd.world_path
+
+
+def stack_cut(panel: WorldPanel, last: int, share: float) -> int:
+    """The date index ending the stacking model's training: the first 1 − share of the next-day training origins."""
+    origins = origin_dates(panel, 0, last, 1).cpu().numpy()
+    if len(origins) < 4:
+        raise DynMIXError(f"[world] stack_share = {share}: only {len(origins)} training origins to split; set it to 0")
+    return int(origins[min(len(origins) - 2, max(1, int(len(origins) * (1 - share))))])
 
 
 def _train(rd: RunDir, cfg: DynMIXConfig, panel: WorldPanel, last: int, stamp: dict[str, Any],
-           ckpt: dict[str, Any] | None, progress: bool, max_steps: int | None) -> Path:
+           ckpt: dict[str, Any] | None, progress: bool, max_steps: int | None, path: Path, metrics: Path,
+           label: str) -> bool:
+    """Train one world model on origins up to `last` into `path`; True when it finished."""
     w = cfg.world
     dates = origin_dates(panel, 0, last, w.rollout)
     if dates.numel() == 0:
-        raise DynMIXError(f"no training dates for the world model: it needs origins with {w.rollout} later "
+        raise DynMIXError(f"no training dates for the {label}: it needs origins with {w.rollout} later "
                           "training days and at least two valid companies")
     torch.manual_seed(w.seed)
     world = WorldModel(w, panel.rep_dim, panel.market_dim).to(panel.reps.device)
@@ -166,20 +193,20 @@ def _train(rd: RunDir, cfg: DynMIXConfig, panel: WorldPanel, last: int, stamp: d
     optimizer, scheduler = world_optimizer(world, w, len(sampler))
     meta: dict[str, Any] = {"rep_dim": panel.rep_dim, "market_dim": panel.market_dim,
                             "train_origins": int(dates.numel()), "complete": False}
-    session = Session(rd.world_path, rd.world_metrics_path, cfg.to_dict(), stamp, w.epochs, w.log_every,
-                      w.checkpoint_every, label="world model", one_thread=True, meta=meta,
+    session = Session(path, metrics, cfg.to_dict(), stamp, w.epochs, w.log_every,
+                      w.checkpoint_every, label=label, one_thread=True, meta=meta,
                       resume_hint=f"dynmix train --stage world --resume {rd.name}")
     ctx = DistContext(0, 1, panel.reps.device)  # the world model trains in one process
-    info = (f"world model of run {rd.name}: {dates.numel()} training origins, {len(sampler)} steps/epoch x "
-            f"{w.epochs} epochs, device {ctx.device}")
+    info = (f"{label} of run {rd.name}: {dates.numel()} training origins (to {stamp['train_end']}), "
+            f"{len(sampler)} steps/epoch x {w.epochs} epochs, device {ctx.device}")
     engine = run_session(session, WorldObjective(world, panel, w), sampler, optimizer, scheduler, ctx, ckpt=ckpt,
                          progress=progress, max_steps=max_steps, info=info)
     if engine.done:
         world.eval()
         meta |= {"complete": True, "train_nll": mean_nll(world, panel, origin_dates(panel, 0, last, 1))}
-        save_checkpoint(rd.world_path, step=engine.step, epoch=w.epochs - 1, model=world, ema=None,
+        save_checkpoint(path, step=engine.step, epoch=w.epochs - 1, model=world, ema=None,
                         optimizer=optimizer, scheduler=scheduler, config=cfg.to_dict(), views=stamp, meta=meta)
-    return rd.world_path
+    return bool(engine.done)
 
 
-__all__ = ["OriginSampler", "WorldObjective", "fit_world", "mean_nll", "world_loss", "world_optimizer"]
+__all__ = ["OriginSampler", "WorldObjective", "fit_world", "mean_nll", "stack_cut", "world_loss", "world_optimizer"]

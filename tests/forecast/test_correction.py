@@ -47,6 +47,18 @@ def test_realised_variance_after_the_training_period_is_never_used() -> None:
     assert np.array_equal(pred, again)
 
 
+def test_with_a_stacking_cut_only_the_rows_after_it_are_fitted() -> None:
+    # `first`: the last training date of the world model that made the features; rows up to it are in-sample for
+    # that model, so they must not reach the fit
+    feats, har, wv, real, _ = _case(4, informative=True)
+    pred, model = dynmix_har(feats, har, wv, real, last=400, horizon=5, first=250)
+    assert model.rows_ == 10 * (400 - 5 + 1 - 251)
+    changed = real.copy()
+    changed[:, :251] *= 10.0
+    again, _ = dynmix_har(feats, har, wv, changed, last=400, horizon=5, first=250)
+    assert np.array_equal(pred, again)
+
+
 def test_the_penalty_is_chosen_on_every_part_of_the_training_period_not_its_tail() -> None:
     # the feature matters only in the first 80 % of training (a stressed spell); the tail is calm and says "no
     # correction": cross-validation over blocks keeps the feature, a tail-only choice would drop it

@@ -43,8 +43,15 @@ def test_world_training_writes_a_checkpoint_metrics_and_is_reused(
     assert world.cfg.loadings == 2 and meta["train_nll"] > 0 and not world.training
     wr = load_world_run(views_home, rd)
     assert wr.train_last == TRAIN_END and wr.panel.reps.shape[:2] == (len(views.dates), len(views.tickers))
-    mtime = rd.world_path.stat().st_mtime_ns
-    assert fit_world(views_home, rd, progress=False) == rd.world_path and rd.world_path.stat().st_mtime_ns == mtime
+    # the stacking model: the same model on the first 70 % of the training origins only
+    stack = load_checkpoint(rd.world_stack_path)
+    assert stack["meta"]["complete"] and wr.stack is not None
+    assert stack["views"]["train_end"] == views.dates[wr.stack_last].isoformat()
+    assert 0.6 * TRAIN_END < wr.stack_last < 0.8 * TRAIN_END
+    assert stack["meta"]["train_origins"] < ckpt["meta"]["train_origins"]
+    mtimes = [p.stat().st_mtime_ns for p in (rd.world_path, rd.world_stack_path)]
+    assert fit_world(views_home, rd, progress=False) == rd.world_path
+    assert [p.stat().st_mtime_ns for p in (rd.world_path, rd.world_stack_path)] == mtimes
 
 
 def test_interrupted_and_resumed_world_training_ends_with_the_same_weights(
@@ -61,7 +68,8 @@ def test_interrupted_and_resumed_world_training_ends_with_the_same_weights(
     fit_world(views_home, parts, progress=False, resume=True)
     a, b = read_jsonl(whole.world_metrics_path), read_jsonl(parts.world_metrics_path)
     assert [(r["step"], r["loss"]) for r in a] == [(r["step"], r["loss"]) for r in b]
-    wa, wb = load_checkpoint(whole.world_path), load_checkpoint(parts.world_path)
-    for k in wa["model"]:
-        torch.testing.assert_close(wa["model"][k], wb["model"][k], rtol=0, atol=0)
-    assert wa["meta"]["train_nll"] == wb["meta"]["train_nll"]
+    for path in ("world_path", "world_stack_path"):  # the stacking model starts after world.pt, also complete
+        wa, wb = load_checkpoint(getattr(whole, path)), load_checkpoint(getattr(parts, path))
+        for k in wa["model"]:
+            torch.testing.assert_close(wa["model"][k], wb["model"][k], rtol=0, atol=0)
+        assert wa["meta"]["train_nll"] == wb["meta"]["train_nll"]
