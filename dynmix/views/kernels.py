@@ -276,6 +276,15 @@ def rolling_features(tid: np.ndarray, ret: np.ndarray, lp: np.ndarray, dollar: n
     return out, sd_out
 
 
+@numba.njit(nogil=True, inline="always")
+def _run_end(tid: np.ndarray, s: int) -> int:
+    """One past the last row of the ticker whose rows start at s (rows sorted by ticker)."""
+    e = s + 1
+    while e < tid.shape[0] and tid[e] == tid[s]:
+        e += 1
+    return e
+
+
 @numba.njit(cache=True, nogil=True)
 def grid_rows(tid: np.ndarray, g: np.ndarray, close: np.ndarray, adj: np.ndarray,
               volume: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -292,9 +301,7 @@ def grid_rows(tid: np.ndarray, g: np.ndarray, close: np.ndarray, adj: np.ndarray
     total = 0
     s = 0
     while s < n:
-        e = s + 1
-        while e < n and tid[e] == tid[s]:
-            e += 1
+        e = _run_end(tid, s)
         total += g[e - 1] - g[s] + 1
         s = e
     out_tid = np.empty(total, dtype=np.int32)
@@ -305,9 +312,7 @@ def grid_rows(tid: np.ndarray, g: np.ndarray, close: np.ndarray, adj: np.ndarray
     k = 0
     s = 0
     while s < n:
-        e = s + 1
-        while e < n and tid[e] == tid[s]:
-            e += 1
+        e = _run_end(tid, s)
         prev, last = np.nan, np.nan
         r = s
         for d in range(g[s], g[e - 1] + 1):
