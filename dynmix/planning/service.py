@@ -199,7 +199,10 @@ def run_plan(ws: Workspace, run_dir: str | Path | RunDir, *, progress: bool = Tr
     start = vt.dates[wr.train_last + 1]
     levels = cost_levels(bt.cost_bps, costs_bps)
     H = cfg.plan.horizon
-    skills = {"world_mpc": world_skill(wr.world, wr.panel, wr.train_last, H),
+    # the stacking model's IC after its cut is out of sample; world.pt's own IC would be in-sample (an upper bound)
+    skill_world = world_skill(wr.stack, wr.panel, wr.train_last, H, first=wr.stack_last) if wr.stack is not None \
+        else world_skill(wr.world, wr.panel, wr.train_last, H)
+    skills = {"world_mpc": skill_world,
               "sample_mpc": trailing_mean_skill(frame.to_numpy(), bt.lookback, H, wr.train_last)}
     use = skills if cfg.plan.shrink_mu else {}
     store = Store(ws.store)

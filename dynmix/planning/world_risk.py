@@ -90,18 +90,18 @@ class WorldRiskModel:
 
 @torch.no_grad()
 def world_skill(world: WorldModel, panel: WorldPanel, last: int, horizon: int, stride: int | None = None,
-                chunk: int = 256) -> Skill:
+                chunk: int = 256, first: int = -1) -> Skill:
     """IC of the world model's H-day expected simple return (the sum of its daily μ̂ over the rollout) against the
-    realised H-day simple return, at origins every `stride` (default H) dates whose realised days all lie at or
-    before row `last` (the training period's last date).
+    realised H-day simple return, at origins first < t every `stride` (default H) dates whose realised days all lie
+    at or before row `last` (the training period's last date).
 
-    The world model was fitted on these same dates, so this IC is in-sample for it: an upper bound of its skill,
-    and the shrinkage it gives a lower bound.
+    On dates a world model was fitted on this IC is in-sample for it (an upper bound of its skill); `first` = the
+    last training date of the stacking model (world_stack.pt) with that model scores it out of sample.
     """
     s = world.cfg.return_scale
     T = panel.valid.shape[0]
     last = min(last, T - 1)
-    origins = torch.arange(0, last - horizon + 1, stride or horizon, device=panel.valid.device)
+    origins = torch.arange(first + 1, last - horizon + 1, stride or horizon, device=panel.valid.device)
     origins = origins[panel.valid[origins].sum(1) >= 3]
     if origins.numel() == 0:
         return NO_SKILL

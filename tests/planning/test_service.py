@@ -224,6 +224,14 @@ def test_skill_is_measured_on_the_training_period_only(tiny: TinyRun) -> None:
     scrambled[last + 1 :] = torch.randn_like(scrambled[last + 1 :]) * 5  # another test period
     assert world_skill(wr.world, replace(wr.panel, returns=scrambled), last, 5) == before
     assert before.origins > 0 and before.horizon == 5
+    # the planner's skill: the stacking model's, on origins after its cut only (out of sample for it)
+    assert wr.stack is not None and 0 < wr.stack_last < last
+    stacked = world_skill(wr.stack, wr.panel, last, 5, first=wr.stack_last)
+    early = wr.panel.returns.clone()
+    early[: wr.stack_last + 1] = torch.randn_like(early[: wr.stack_last + 1]) * 5
+    assert world_skill(wr.stack, replace(wr.panel, returns=early), last, 5, first=wr.stack_last).ic == stacked.ic
+    assert 0 < stacked.origins < before.origins
+    assert tiny.plan["planning"]["skill"]["world_mpc"]["origins"] == stacked.origins
     simple = np.expm1(wr.panel.returns.double().cpu().numpy() / wr.cfg.world.return_scale)
     other = simple.copy()
     other[last + 1 :] = 0.01
