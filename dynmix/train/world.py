@@ -144,12 +144,11 @@ def fit_world(ws: Workspace, run_dir: str | Path | RunDir, *, epochs: int | None
             panels.append(build_panel(model, vt, cfg.world.return_scale, embeddings=rd.embeddings_path))
         return panels[0]
 
-    jobs = [(rd.world_path, rd.world_metrics_path, last, "world model")]
+    jobs = [(rd.world_path, rd.world_metrics_path, "world model")]
     if cfg.world.stack_share > 0:
-        jobs.append((rd.world_stack_path, rd.world_stack_metrics_path, -1, "world model (stacking)"))
-    for path, metrics, end, label in jobs:
-        if end < 0:  # the stacking model's last origin: its cut of the training origins
-            end = stack_cut(panel(), last, cfg.world.stack_share)
+        jobs.append((rd.world_stack_path, rd.world_stack_metrics_path, "world model (stacking)"))
+    for path, metrics, label in jobs:
+        end = last if path == rd.world_path else stack_cut(panel(), last, cfg.world.stack_share)
         stamp = {**derived_stamp(rd, vt, ws.views, end), "return_scale": cfg.world.return_scale}
         ckpt = load_checkpoint(path, device) if path.exists() else None
         run_cfg = cfg
