@@ -27,7 +27,17 @@ from dynmix.errors import DynMIXError
 from dynmix.io import write_json, write_parquet
 from dynmix.views import explicit as ex
 from dynmix.views import generation, kernels
-from dynmix.views.chunks import ENGINE, ahead, arrow, key_columns, ticker_chunks, write_parquet_chunks
+from dynmix.views.chunks import (
+    ENGINE,
+    KEYS,
+    Panel,
+    ahead,
+    arrow,
+    key_columns,
+    mapped,
+    ticker_chunks,
+    write_parquet_chunks,
+)
 from dynmix.views.chunks import panels as chunk_panels
 from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import CLIP, date_grid
@@ -220,16 +230,20 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     """
     t0 = time.perf_counter()
     plan, prices = _plan(store, cfg)
-    snapshot = store.snapshot()
     gen, out_dir = generation.begin(views_dir)
     held = [prices]  # _build takes the only reference, so the prices are freed once laid on the grid
     del prices
+    pool = ThreadPoolExecutor(1)
+    snapshot = pool.submit(store.snapshot)  # hashing the store's files (I/O, GIL released) beside the build
     try:
         summary = _build(plan, held, out_dir, cfg, progress)
+        done = snapshot.result()
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    generation.commit(views_dir, gen, out_dir, snapshot)
+    finally:
+        pool.shutdown(wait=False)  # a Ctrl-C does not wait for the hash
+    generation.commit(views_dir, gen, out_dir, done)
     return replace(summary, views_dir=views_dir, seconds=time.perf_counter() - t0)
 
 
@@ -277,24 +291,27 @@ def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsCon
         factor_cols = ["_m", *(f"_e_{e}" for e in plan.etfs)]
         factors = reference_returns.sort("gidx").select(factor_cols).to_numpy(order="fortran").T  # (1 + E, T)
 
-        def features() -> Iterator[tuple[_Raw, np.ndarray, np.ndarray]]:  # pass 1 (worker): raw features; returns
-            """Per chunk: its raw features, and (R,) float64 return and scaled return (NaN = null) of its rows."""
+        def features(part: Panel) -> tuple[_Raw, np.ndarray, np.ndarray]:  # pass 1 (workers): raw features
+            """A chunk's raw features, and (R,) float64 return and scaled return (NaN = null) of its rows."""
+            eq = part.tickers.is_in(plan.equities).to_numpy()[part.tid]  # (R,) the row is an equity's
+            tickers, tid, g, ret = part.tickers, part.tid[eq], part.gidx[eq], part.ret[eq]
+            fac = np.ascontiguousarray(factors[:, g])  # (1 + E, R)
+            keep = g >= first
+            x, sd = ex.raw_feature_arrays(tid, ret, part.lp_ff[eq], part.dollar[eq], fac, keep,
+                                          cfg.vol_scale_window)  # (F, K) float32, (K,) float64
+            with np.errstate(invalid="ignore", divide="ignore"):
+                q = ret[keep] / np.where(sd > 0, sd, np.nan)  # implicit.scaled
+            q[~np.isfinite(q)] = np.nan
+            return _Raw(tickers, tid[keep], g[keep], x), ret[keep], np.clip(q, -CLIP, CLIP)
+
+        def popped() -> Iterator[Panel]:
+            """The panels in order, each dropped from `panels` as it is handed out (its rows freed once used)."""
             while panels:
-                part = panels.pop(0)
-                eq = part.tickers.is_in(plan.equities).to_numpy()[part.tid]  # (R,) the row is an equity's
-                tickers, tid, g, ret = part.tickers, part.tid[eq], part.gidx[eq], part.ret[eq]
-                fac = np.ascontiguousarray(factors[:, g])  # (1 + E, R)
-                keep = g >= first
-                x, sd = ex.raw_feature_arrays(tid, ret, part.lp_ff[eq], part.dollar[eq], fac, keep,
-                                              cfg.vol_scale_window)  # (F, K) float32, (K,) float64
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    q = ret[keep] / np.where(sd > 0, sd, np.nan)  # implicit.scaled
-                q[~np.isfinite(q)] = np.nan
-                yield _Raw(tickers, tid[keep], g[keep], x), ret[keep], np.clip(q, -CLIP, CLIP)
+                yield panels.pop(0)
 
         def implicit_chunks() -> Iterator[pa.Table]:  # pass 1 (caller): raw features kept, implicit view written
             nonlocal feature_sums
-            for part, ret, ret_scaled in ahead(features()):
+            for part, ret, ret_scaled in mapped(features, popped()):  # sums and writes stay in chunk order
                 raw.append(part)  # the returns are written now, not kept
                 scaled_panel[part.gidx, panel_cols(part.tickers, part.tid)] = ret_scaled
                 feature_sums += kernels.cross_sums(part.x, part.gidx, n_days)  # chunk by chunk, in row order
@@ -323,7 +340,9 @@ def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsCon
         mu, inv = ex.day_scales(feature_sums)
         with ThreadPoolExecutor(1) as pool:  # the factor fit (numpy, one BLAS thread) beside pass 2
             fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)
-            write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4")
+            flags = [*plan.sector_cols.values(), *([ex.SHORT_HISTORY] if plan.partial else [])]  # never null
+            write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4",
+                                 required=[*KEYS, *flags])
             market_out = fit.result().filter(plan.in_range).drop("gidx")
         n_valid = valid_count(present, ~np.isnan(scaled_panel[first:]), cfg.window, cfg.min_window_obs)
         write_parquet(market_out, views_dir / "market.parquet")
