@@ -12,17 +12,14 @@ sample measured on a CPU with the default model).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
+from dynmix import host
 from dynmix.config import ModelConfig, TrainConfig
 from dynmix.errors import DynMIXError
 
 AUTO_SHARE = 0.4  # share of the free device memory the automatic cap spends on one batch's activations
 MIN_AUTO = 1_024  # the automatic cap never goes below this
-MEMINFO = Path("/proc/meminfo")
 
 
 def available_bytes(device: torch.device) -> int:
@@ -30,13 +27,7 @@ def available_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
-    try:
-        for line in MEMINFO.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    return host.available_bytes()
 
 
 def bytes_per_sample(model: ModelConfig, window: int) -> int:

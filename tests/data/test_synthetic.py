@@ -128,7 +128,7 @@ def test_scaled_student_t_has_unit_variance_quantiles() -> None:
     (10, 0, 2, "at least 1 sector"),
     (10, 2, 0, "positive number of years"),
     (10, 2, -1, "positive number of years"),
-    (50_000, 10, 25, "at most 80,000,000"),
+    (50_000, 10, 25, "at most 150,000,000"),
 ])
 def test_bad_arguments_raise(n: int, k: int, years: float, fragment: str) -> None:
     with pytest.raises(DynMIXError, match=fragment):
@@ -338,3 +338,12 @@ def test_true_factors_are_the_factor_model_of_the_true_variance(params: sm.Synth
     cmp = days.join(model, on="date")
     ratio = cmp["realised"] / cmp["cov"]  # mean 1 when the covariance is right (~0.06 standard error here)
     assert abs(float(ratio.mean()) - 1.0) < 0.18
+
+
+def test_a_market_larger_than_the_free_memory_is_refused_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dynmix import host
+
+    monkeypatch.setattr(host, "available_bytes", lambda: 2**30)  # 1 GiB free
+    generate_market(200, 4, 1, 0)  # 52,200 rows fit
+    with pytest.raises(DynMIXError, match=r"1\.0 GiB available"):
+        generate_market(20_000, 10, 3, 0)  # 15.7 M rows: ~1.5 GiB

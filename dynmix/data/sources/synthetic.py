@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from dynmix import host
 from dynmix.data.schema import PRICE_SCHEMA, validate_meta
 from dynmix.data.sources import synthetic_model as sm
 from dynmix.data.store import MANIFEST_SCHEMA, Store, utcnow
@@ -29,7 +30,8 @@ from dynmix.io import write_parquet
 SOURCE = "synthetic"
 INDEX_TICKER = "^MKT"
 DEFAULT_START = dt.date(2000, 1, 3)
-MAX_CELLS = 80_000_000  # rows a market may have (5,000 x 25 years is ~32 M; peak memory ~3.5 GB)
+MAX_CELLS = 150_000_000  # rows a market may have (20,000 x 25 years is 130 M), if the memory allows (BYTES_PER_ROW)
+BYTES_PER_ROW = 100  # peak memory per row while generating and writing (5,000 x 25 years: ~3.5 GB for ~32 M rows)
 TRUE_VARIANCE_CELLS = 10_000_000  # larger markets store no per-company true variance (it would double the store)
 BLOCK_CELLS = 500_000  # (ticker, date) cells per block: temporaries of ~4 MB stay in cache (2 M cells: +40 % CPU)
 
@@ -81,9 +83,11 @@ def generate_market(
     n, t = n_tickers, days.shape[0]
     if t < 2:
         raise DynMIXError(f"--years {years} from {start}: expected at least 2 business days")
-    if n * t > MAX_CELLS:
-        raise DynMIXError(f"--tickers {n} x --years {years:g} is {n * t:,} rows: expected at most {MAX_CELLS:,} "
-                          "(about 100 bytes of memory per row while writing); use fewer tickers or years")
+    need, free = n * t * BYTES_PER_ROW, host.available_bytes()
+    if n * t > MAX_CELLS or need > free:
+        raise DynMIXError(f"--tickers {n} x --years {years:g} is {n * t:,} rows: expected at most {MAX_CELLS:,} and "
+                          f"about {BYTES_PER_ROW} bytes of memory per row while writing ({need / 2**30:.1f} GiB; "
+                          f"{free / 2**30:.1f} GiB available); use fewer tickers or years")
     rng = np.random.default_rng(seed)
     prof = sm.draw_profiles(n, n_sectors, rng, p)
     regime = sm.add_crash(sm.regime_path(t, rng, p), p)  # (T,) 0 calm, 1 turbulent, 2 the crash
