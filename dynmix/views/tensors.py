@@ -210,8 +210,9 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
     r2[:, :, 1] = market["mkt_scaled"].cast(pl.Float32).fill_null(0.0).fill_nan(0.0).to_numpy()[None, :]
     returns = r2
     xs = x.reshape(n, t, len(feats))  # (N, T, F)
-    onehot = [j for j, f in enumerate(feats) if f.startswith(SECTOR_PREFIX)]
-    xs[:, :, onehot] *= SECTOR_SCALE
+    for j, f in enumerate(feats):  # one column at a time: a fancy index would copy every one-hot column first
+        if f.startswith(SECTOR_PREFIX):
+            xs[:, :, j] *= SECTOR_SCALE
 
     def series(col: str) -> Tensor:  # (T,) forward-filled, 0 before the first value
         filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
