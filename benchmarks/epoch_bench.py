@@ -83,4 +83,5 @@ def epoch_case(home: str, tickers: int, years: float, epoch_dates: int, batch_sa
         "warmup_s": warmup_s, "samples": samples, "batch_samples_mean": samples / trainer.steps_per_epoch,
         "epoch_s": wall, "epoch_cpu_s": cpu, "samples_per_s": samples / wall, "completed": done,
         "loadavg_before": before, "loadavg": loadavg(), "tensors": tensors,
+        "max_batch_samples": trainer.sampler.max_samples,
     }

@@ -29,6 +29,7 @@ from dynmix.config import DynMIXConfig
 from dynmix.losses.variance_target import VarianceTarget
 from dynmix.models.dynmix import DynMIX
 from dynmix.runs.device import DistContext
+from dynmix.runs.memory import max_batch_samples
 from dynmix.runs.split import time_split
 from dynmix.train import EMA, Engine
 from dynmix.train.pair import VICRegObjective
@@ -60,7 +61,8 @@ def make_trainer(vt: ViewTensors, cfg: DynMIXConfig, allowed: Tensor | None = No
     split = time_split(vt, cfg.train)
     target = VarianceTarget.from_config(cfg.loss, vt.market_vol, vt.dispersion, split.train_mask).to(vt.device)
     dates = split.train_mask if allowed is None else allowed.to(vt.device)
-    sampler = DateBlockSampler(vt.valid(), dates, cfg.train.dates_per_batch, seed=cfg.train.seed)
+    cap, _how = max_batch_samples(cfg.train, cfg.model, vt.window, vt.device)  # as the job: auto from the free memory
+    sampler = DateBlockSampler(vt.valid(), dates, cfg.train.dates_per_batch, seed=cfg.train.seed, max_samples=cap)
     total = cfg.train.epochs * len(sampler)
     torch.manual_seed(cfg.train.seed)
     model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window).to(vt.device)
