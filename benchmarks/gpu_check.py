@@ -33,20 +33,24 @@ from dynmix.train.pair import VICRegObjective
 from dynmix.views.tensors import DateBlockSampler, ViewTensors
 
 DAYS_PER_YEAR = 252
-F, C, L = 26, 14, 60  # explicit features, implicit channels (2 + 12 factors), window: the default views' shapes
+F, S, C, L = 26, 10, 14, 60  # explicit features (S of them sectors), implicit channels (2 + 12 factors), window
 
 
 def random_views(n: int, t: int, device: torch.device, seed: int = 0, window: int = L) -> ViewTensors:
-    """View tensors of the real shapes with random values, every company alive on every date."""
+    """View tensors of the default views' shapes with random values (sectors kept per company, as loaded), every
+    company alive on every date.
+    """
     g = torch.Generator().manual_seed(seed)
     dates = [dt.date(2000, 1, 3) + dt.timedelta(days=k) for k in range(t)]
+    names = [f"f{k}" for k in range(F - S)] + [f"sector_{k}" for k in range(S)]
     vt = ViewTensors(
-        tickers=[f"C{k:05d}" for k in range(n)], dates=dates, feature_names=[f"f{k}" for k in range(F)],
+        tickers=[f"C{k:05d}" for k in range(n)], dates=dates, feature_names=names,
         channels=[f"c{k}" for k in range(C)], window=window, min_window_obs=window - 15,
-        explicit=torch.randn(n, t, F, generator=g), explicit_mask=torch.ones(n, t, dtype=torch.bool),
+        explicit=torch.randn(n, t, F - S, generator=g), explicit_mask=torch.ones(n, t, dtype=torch.bool),
         returns=torch.randn(n, t, 2, generator=g), returns_mask=torch.ones(n, t, dtype=torch.bool),
         raw_returns=torch.randn(n, t, generator=g) * 0.01, market_vol=torch.rand(t, generator=g) * 0.2 + 0.1,
-        dispersion=torch.rand(t, generator=g) * 0.02 + 0.01, factors=torch.randn(t, C - 2, generator=g))
+        dispersion=torch.rand(t, generator=g) * 0.02 + 0.01, factors=torch.randn(t, C - 2, generator=g),
+        sectors=4.0 * torch.eye(S)[torch.randint(0, S, (n,), generator=g)])
     return vt.to(device)
 
 

@@ -8,7 +8,9 @@ On disk (written by `dynmix.views.build`), under HOME/views/:
     views.json        {"feature_names": [...], "channels": [...], "window": L, "min_window_obs": m, ...}
 
 In memory the panels are dense (N, T, ·) float32 tensors, indexed by `tickers` (N) and `dates` (T). Implicit
-windows are cut per batch by an index gather, never materialised for every sample.
+windows are cut per batch by an index gather, never materialised for every sample. The sector one-hot columns,
+constant per company, are kept once per company (`sectors`, (N, S)) and put back in their place per batch
+(`explicit_features`): at 20,000 companies x 25 years the ten sector columns would take 5.2 GB as (N, T) panels.
 
 Derived at load (not on disk), from the same day's values only (no look-ahead, no sector information):
     sector one-hot     the `sector_*` explicit columns are multiplied by SECTOR_SCALE, so the one-hot block is not
@@ -44,7 +46,7 @@ class ViewTensors:
     channels: list[str]  # C
     window: int  # L
     min_window_obs: int
-    explicit: Tensor  # (N, T, F) float32, 0 where missing
+    explicit: Tensor  # (N, T, F - S) float32, 0 where missing: every explicit feature but the S sector columns
     explicit_mask: Tensor  # (N, T) bool: explicit features present
     returns: Tensor  # (N, T, 2) float32 scaled returns (company, market), 0 where missing
     returns_mask: Tensor  # (N, T) bool: the company's return is observed
@@ -52,6 +54,7 @@ class ViewTensors:
     market_vol: Tensor  # (T,) float32 market realised volatility from data up to t (annualised)
     dispersion: Tensor  # (T,) float32 cross-sectional return dispersion from data up to t
     factors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (T, P) float32 factor channels, P = 0: none
+    sectors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (N, S) float32 scaled one-hot, S = 0: none
 
     @property
     def device(self) -> torch.device:
@@ -99,8 +102,25 @@ class ViewTensors:
         return torch.cat([own, self.factors[idx]], dim=2)  # (B, L, 2 + P)
 
     def explicit_features(self, i: Tensor, t: Tensor) -> Tensor:
-        """(B, F) explicit features of samples (i, t)."""
-        return self.explicit[i, t]
+        """(B, F) explicit features of samples (i, t), in the order of `feature_names`: the company's sector
+        columns put back in their place (on every date, also where its explicit row is missing: `valid()` masks those).
+        """
+        dense = self.explicit[i, t]  # (B, F - S)
+        if self.sectors.shape[-1] == 0:
+            return dense
+        pos = sector_positions(self.feature_names)
+        out = dense.new_empty(dense.shape[0], len(self.feature_names))
+        out[:, [j for j in range(len(self.feature_names)) if j not in pos]] = dense
+        out[:, pos] = self.sectors[i]
+        return out
+
+    def feature(self, name: str) -> Tensor:
+        """(N, T) one explicit feature on every date (a sector column repeated over the dates)."""
+        j = self.feature_names.index(name)
+        pos = sector_positions(self.feature_names) if self.sectors.shape[-1] else []
+        if j in pos:
+            return self.sectors[:, pos.index(j), None].expand(-1, len(self.dates))
+        return self.explicit[:, :, j - sum(p < j for p in pos)]
 
     def date_index(self, date: dt.date | str) -> int:
         """Index of the last date <= `date` (so a split date need not be a trading day)."""
@@ -114,6 +134,11 @@ class ViewTensors:
 SECTOR_PREFIX = "sector_"  # explicit one-hot columns (dynmix.views.explicit.sector_feature)
 SECTOR_SCALE = 4.0  # weight of the sector one-hot block in the explicit view
 BATCH_ROWS = 1_000_000  # rows of a views file scattered at a time: bounds the memory beside the dense panels
+
+
+def sector_positions(feature_names: list[str]) -> list[int]:
+    """Positions of the sector one-hot columns among `feature_names`."""
+    return [j for j, f in enumerate(feature_names) if f.startswith(SECTOR_PREFIX)]
 
 
 def _rows(path: Path, cols: list[str], tickers: pl.Series,
@@ -194,11 +219,16 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
     ticker_s = pl.concat(list(names)).unique().sort()
     tickers: list[str] = ticker_s.to_list()
     n, t = len(tickers), len(dates)
-    x = np.zeros((n * t, len(feats)), dtype=np.float32)  # (N*T, F) 0 where missing
+    sector_cols = [feats[j] for j in sector_positions(feats)]
+    dense = [f for f in feats if f not in sector_cols]
+    x = np.zeros((n * t, len(dense)), dtype=np.float32)  # (N*T, F - S) 0 where missing
+    sectors = np.zeros((n, len(sector_cols)), dtype=np.float32)  # (N, S) the same on every row of a company
     x_mask = np.zeros(n * t, dtype=bool)  # (N*T,)
     for flat, df in _rows(exp_path, feats, ticker_s, market["date"]):
-        x[flat] = df.select(_filled(feats)).to_numpy(order="c")
+        x[flat] = df.select(_filled(dense)).to_numpy(order="c")
         x_mask[flat] = df.select(_present(feats)).to_series().to_numpy()
+        if sector_cols:
+            sectors[flat // t] = df.select(_filled(sector_cols)).to_numpy(order="c")
     r = np.zeros((n * t, 2), dtype=np.float32)  # (N*T, C): company channel now, the market's below
     raw = np.full(n * t, np.nan, dtype=np.float32)  # (N*T,)
     r_mask = np.zeros(n * t, dtype=bool)
@@ -209,10 +239,7 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
     r2 = r.reshape(n, t, 2)
     r2[:, :, 1] = market["mkt_scaled"].cast(pl.Float32).fill_null(0.0).fill_nan(0.0).to_numpy()[None, :]
     returns = r2
-    xs = x.reshape(n, t, len(feats))  # (N, T, F)
-    for j, f in enumerate(feats):  # one column at a time: a fancy index would copy every one-hot column first
-        if f.startswith(SECTOR_PREFIX):
-            xs[:, :, j] *= SECTOR_SCALE
+    sectors *= SECTOR_SCALE
 
     def series(col: str) -> Tensor:  # (T,) forward-filled, 0 before the first value
         filled = market[col].fill_null(strategy="forward").fill_null(0.0).cast(pl.Float32)
@@ -229,7 +256,7 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
         channels=channels,
         window=int(meta["window"]),
         min_window_obs=int(meta["min_window_obs"]),
-        explicit=torch.from_numpy(xs),
+        explicit=torch.from_numpy(x.reshape(n, t, len(dense))),
         explicit_mask=torch.from_numpy(x_mask.reshape(n, t)),
         returns=torch.from_numpy(returns),
         returns_mask=torch.from_numpy(r_mask.reshape(n, t)),
@@ -237,6 +264,7 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
         market_vol=series("market_vol"),
         dispersion=series("dispersion"),
         factors=torch.from_numpy(factors.to_numpy(order="c", writable=True)).reshape(t, len(factor_cols)),
+        sectors=torch.from_numpy(sectors),
     )
     return vt.to(device)
 

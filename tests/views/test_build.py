@@ -44,7 +44,10 @@ def test_format_matches_the_tensor_contract(market_store: Callable[..., Store], 
     assert m.columns == ["date", "mkt_ret", "mkt_scaled", "market_vol", "dispersion", *factors]
     assert m["date"].is_sorted() and all(m[c].dtype == pl.Float64 for c in factors)
     vt = load_view_tensors(tmp_path / "v")
-    assert vt.shape == (5, 320) and vt.explicit.shape == (5, 320, len(summary.feature_names))
+    n_sectors = sum(f.startswith("sector_") for f in summary.feature_names)
+    assert vt.shape == (5, 320) and n_sectors > 0 and vt.sectors.shape == (5, n_sectors)
+    assert vt.explicit.shape == (5, 320, len(summary.feature_names) - n_sectors)  # the sectors kept once per company
+    assert vt.explicit_features(torch.arange(5), torch.full((5,), 300)).shape == (5, len(summary.feature_names))
     assert vt.channels == info["channels"] and vt.factors.shape == (320, cfg.factors)
     assert int(vt.valid().sum()) == 5 * (320 - 252)  # every company from its first mom_252 on
     assert summary.n_valid == info["valid_samples"] == 5 * (320 - 252)  # counted by the build, not by loading

@@ -59,7 +59,7 @@ def test_late_listing_and_missing_days(market_data: Data, store_of: Callable[...
     i1, i2 = vt.tickers.index("E01"), vt.tickers.index("E02")
     t_list = vt.date_index(listed)
     # partial_history (the default): samples once the 63-day features exist, flagged until mom_252 does
-    flag = vt.explicit[i1, :, vt.feature_names.index("short_history")]
+    flag = vt.feature("short_history")[i1]
     assert not vt.valid()[i1, : t_list + 40].any() and vt.valid()[i1, t_list + 70 : t_list + 252].all()
     assert bool((flag[t_list + 70 : t_list + 252] == 1).all()) and bool((flag[t_list + 253 :] == 0).all())
     assert not vt.returns_mask[i2, 300:311].any()

@@ -52,7 +52,7 @@ def test_changing_the_future_leaves_the_past_unchanged(market_data: Data, store_
     va, vb = load_view_tensors(tmp_path / "a"), load_view_tensors(tmp_path / "b")
     k = va.date_index(t) + 1  # dates [0, k) are <= t
     assert torch.equal(va.valid()[:, :k], vb.valid()[:, :k]) and bool(va.valid()[:, :k].any())
-    assert torch.equal(va.explicit[:, :k], vb.explicit[:, :k])
+    assert torch.equal(va.explicit[:, :k], vb.explicit[:, :k]) and torch.equal(va.sectors, vb.sectors)
     assert torch.equal(va.market_vol[:k], vb.market_vol[:k]) and torch.equal(va.dispersion[:k], vb.dispersion[:k])
     n = len(va.tickers)
     i = torch.arange(n).repeat_interleave(k)  # every (company, date <= t)

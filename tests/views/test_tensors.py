@@ -12,7 +12,7 @@ import torch
 
 from dynmix.errors import DynMIXError
 from dynmix.io import write_json
-from dynmix.views.tensors import DateBlockSampler, ViewTensors, load_view_tensors
+from dynmix.views.tensors import SECTOR_SCALE, DateBlockSampler, ViewTensors, load_view_tensors
 
 T = 10
 DATES = [dt.date(2020, 1, 1) + dt.timedelta(days=k) for k in range(T)]
@@ -74,6 +74,31 @@ def test_implicit_windows_gather_oldest_first(views: ViewTensors) -> None:
     assert views.date_index("2020-01-05") == 4 and views.date_index(dt.date(2030, 1, 1)) == T - 1
     with pytest.raises(DynMIXError, match="before the first view date"):
         views.date_index("2019-12-31")
+
+
+def test_sector_columns_kept_once_per_company_and_put_back_in_place(tmp_path: Path) -> None:
+    """The sector one-hots are (N, S), not (N, T, S) panels; a batch gets every feature in `feature_names` order."""
+    names = ["f1", "sector_a", "sector_b", "short_history"]
+    rows = [(tk, t) for tk in "AB" for t in range(T) if not (tk == "B" and t < 3)]
+    is_b = [float(r[0] == "B") for r in rows]
+    d = tmp_path / "views"
+    d.mkdir()
+    pl.DataFrame({"date": [DATES[r[1]] for r in rows], "ticker": [r[0] for r in rows],
+                  "f1": [float(r[1]) for r in rows], "sector_a": [1 - b for b in is_b], "sector_b": is_b,
+                  "short_history": [float(r[1] < 5) for r in rows]},
+                 schema_overrides=dict.fromkeys(names, pl.Float32)).write_parquet(d / "explicit.parquet")
+    pl.DataFrame({"date": [DATES[r[1]] for r in rows], "ticker": [r[0] for r in rows], "ret": [0.01] * len(rows),
+                  "ret_scaled": [1.0] * len(rows)}).write_parquet(d / "returns.parquet")
+    pl.DataFrame({"date": DATES, "mkt_ret": [0.0] * T, "mkt_scaled": [0.0] * T, "market_vol": [0.1] * T,
+                  "dispersion": [0.2] * T}).write_parquet(d / "market.parquet")
+    write_json({"feature_names": names, "channels": ["ret_scaled", "mkt_scaled"], "window": 3,
+                "min_window_obs": 2}, d / "views.json")
+    vt = load_view_tensors(d)
+    assert vt.explicit.shape == (2, T, 2) and vt.sectors.tolist() == [[SECTOR_SCALE, 0.0], [0.0, SECTOR_SCALE]]
+    x = vt.explicit_features(torch.tensor([1, 0, 1]), torch.tensor([7, 2, 4]))
+    assert x.tolist() == [[7.0, 0.0, SECTOR_SCALE, 0.0], [2.0, SECTOR_SCALE, 0.0, 1.0], [4.0, 0.0, SECTOR_SCALE, 1.0]]
+    assert vt.feature("short_history")[1].tolist() == [0.0] * 3 + [1.0] * 2 + [0.0] * 5
+    assert vt.feature("sector_b")[1].tolist() == [SECTOR_SCALE] * T and vt.feature("f1")[0, 6].item() == 6.0
 
 
 def test_sampler_yields_allowed_dates_with_all_their_valid_companies(views: ViewTensors) -> None:

@@ -51,7 +51,7 @@ def test_one_year_panel_has_samples_by_default_and_a_clear_error_without(tmp_pat
     assert usable >= 245 - ex.MOMENT_WINDOW - 5  # from about the 63rd day on, not never
     split = time_split(vt, TrainConfig())
     assert split.n_train_dates > 100 and split.n_test_dates > 20
-    flag = vt.explicit[:, :, vt.feature_names.index(ex.SHORT_HISTORY)]
+    flag = vt.feature(ex.SHORT_HISTORY)
     assert bool((flag[vt.valid()] == 1).all())  # no one has 252 days here: every sample is flagged
 
     build_views(Store(tmp_path / "store"), tmp_path / "w", ViewsConfig(market_ticker="NONE", factors=2,
@@ -80,7 +80,7 @@ def test_a_recent_listing_gets_samples_and_the_others_keep_their_numbers(tmp_pat
     for t in ("C10", "C11"):  # 70 days of history: samples in their last days, flagged
         i = vt.tickers.index(t)
         assert 0 < int(valid[i].sum()) <= 70
-        assert bool((vt.explicit[i, valid[i], vt.feature_names.index(ex.SHORT_HISTORY)] == 1).all())
+        assert bool((vt.feature(ex.SHORT_HISTORY)[i, valid[i]] == 1).all())
     assert int(load_view_tensors(tmp_path / "w").valid()[vt.tickers.index("C10")].sum()) == 0
     # every row the whole-window build has is the same in the partial build (cross-sectional statistics come from
     # the companies that have the feature)
