@@ -7,8 +7,9 @@ For each company count (default 500 and 5,000, 25 years of trading days) it buil
 shapes (F explicit features, C implicit channels, L-day windows; no views build needed), then with the default model
 and the VICReg objective: the automatic `max_batch_samples` of the device, training steps on date-blocked batches
 sampled to that cap (samples/s, median step seconds, the share of a step spent drawing and gathering the batch, peak
-device memory), and the embeddings export rate (company-days/s). Figures go to `--out` as JSON with the device, the
-date and the versions; nothing is written to RESULTS.md by this script.
+device memory), the embeddings export rate (company-days/s) and, at --epoch-companies, --epochs whole timed epochs;
+`--compile` runs the model through torch.compile as `train.compile` does. Figures go to `--out` as JSON with the
+device, the date and the versions; nothing is written to RESULTS.md by this script (section 11 holds the H200 run).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dynmix.runs.device import DistContext
 from dynmix.runs.memory import bytes_per_sample, max_batch_samples
 from dynmix.train.embed import embed_blocks
 from dynmix.train.pair import VICRegObjective
+from dynmix.train.session import wrap
 from dynmix.views.tensors import DateBlockSampler, ViewTensors
 
 DAYS_PER_YEAR = 252
@@ -60,7 +62,8 @@ def _sync(device: torch.device) -> None:
 
 
 def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, steps: int, warmup: int,
-          embed_dates: int) -> dict[str, Any]:
+          embed_dates: int, epochs: int = 0, compile_model: bool = False) -> dict[str, Any]:
+    """Steps, the export rate and `epochs` whole timed epochs (every date once each) at `n` companies."""
     t_days = max(L + 2, int(years * DAYS_PER_YEAR))
     vt = random_views(n, t_days, device, window=min(L, t_days - 2))
     train = TrainConfig(device=device.type)
@@ -70,11 +73,19 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
     torch.manual_seed(0)
     model = DynMIX(model_cfg, F, C, vt.window).to(device)
     target = VarianceTarget("market-vol", vt.market_vol, vt.dispersion, allowed.cpu()).to(device)
-    obj = VICRegObjective(model, LossConfig(), vt, target, DistContext(0, 1, device), amp=train.amp)
-    obj.net = model
+    ctx = DistContext(0, 1, device)
+    obj = VICRegObjective(model, LossConfig(), vt, target, ctx, amp=train.amp)
+    obj.net = wrap(model, ctx, compile_model)  # as the engine runs it (torch.compile with `train.compile`)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+
+    def train_step(i: torch.Tensor, t: torch.Tensor, k: int) -> None:
+        loss, _ = obj.step((i, t), k, False)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+
     batches = sampler.epoch(0)
     step_s, draw_s, sizes = [], [], []
     for k in range(warmup + steps):
@@ -84,15 +95,23 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
         obj.batch(i, t)  # the gathers alone, timed as the part of a step outside the model
         _sync(device)
         t1 = time.perf_counter()
-        loss, _ = obj.step((i, t), k, False)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+        train_step(i, t, k)
         _sync(device)
         if k >= warmup:
             step_s.append(time.perf_counter() - t1)
             draw_s.append(t1 - t0)
             sizes.append(int(i.numel()))
+    whole: dict[str, Any] = {}
+    done = warmup + steps
+    for e in range(1, epochs + 1):  # every batch of an epoch, the sampler's draws and the gathers included
+        _sync(device)
+        t0, n_steps, n_samples = time.perf_counter(), 0, 0
+        for i, t in sampler.epoch(e):
+            train_step(i, t, done)
+            n_steps, n_samples, done = n_steps + 1, n_samples + int(i.numel()), done + 1
+        _sync(device)
+        whole = {"epoch_s": [*whole.get("epoch_s", []), time.perf_counter() - t0], "epoch_steps": n_steps,
+                 "epoch_samples": n_samples}
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     model.eval()
     _sync(device)
@@ -105,12 +124,13 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
     embed_s = time.perf_counter() - t0
     step = statistics.median(step_s)
     return {
-        "companies": n, "dates": t_days, "cap": cap, "cap_how": how, "bytes_per_sample_estimate":
-        bytes_per_sample(model_cfg, vt.window), "largest_block": sampler.largest_block(),
+        "companies": n, "dates": t_days, "compiled": compile_model, "cap": cap, "cap_how": how,
+        "bytes_per_sample_estimate": bytes_per_sample(model_cfg, vt.window), "largest_block": sampler.largest_block(),
         "median_batch": statistics.median(sizes), "median_step_s": step,
         "samples_per_s": statistics.median(sizes) / step if step > 0 else None,
         "outside_model_share": statistics.median(draw_s) / (step + statistics.median(draw_s)),
         "peak_device_mib": peak, "embed_rows": rows, "embed_rows_per_s": rows / embed_s if embed_s > 0 else None,
+        **whole,
     }
 
 
@@ -122,6 +142,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=10, help="timed training steps per size")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--embed-dates", type=int, default=64, help="dates of the timed embeddings export")
+    ap.add_argument("--epoch-companies", default="500", help="company counts that also time whole epochs")
+    ap.add_argument("--epochs", type=int, default=1, help="whole epochs timed at --epoch-companies")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (the warm-up holds the compile)")
     ap.add_argument("--tiny", action="store_true", help="a small model and market (the CPU test)")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
@@ -131,12 +154,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a.tiny:
         model_cfg = ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
                                 projector_hidden=16)
-        sizes, a.years, a.steps, a.warmup, a.embed_dates = [40], 0.5, 2, 1, 4
+        sizes, a.years, a.steps, a.warmup, a.embed_dates, a.epoch_companies = [40], 0.5, 2, 1, 4, "40"
+    with_epoch = {int(s) for s in a.epoch_companies.split(",") if s}
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "tiny": a.tiny,
-        "checks": [check(n, a.years, device, model_cfg, a.steps, a.warmup, a.embed_dates) for n in sizes],
+        "checks": [check(n, a.years, device, model_cfg, a.steps, a.warmup, a.embed_dates,
+                         a.epochs if n in with_epoch else 0, a.compile)
+                   for n in sizes],
     }
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

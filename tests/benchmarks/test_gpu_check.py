@@ -16,3 +16,6 @@ def test_the_gpu_check_runs_tiny_on_a_cpu(tmp_path: Path) -> None:
     assert 0 < row["median_batch"] <= max(row["cap"], row["largest_block"])
     assert row["samples_per_s"] > 0 and 0 <= row["outside_model_share"] < 1
     assert row["embed_rows"] == 40 * 4 and row["embed_rows_per_s"] > 0  # 4 dates x every company
+    # one whole epoch: 126 days, the first full 60-day window ends on day 59, so 67 dates in blocks of 16
+    assert (row["epoch_steps"], row["epoch_samples"]) == (5, 40 * 67) and len(row["epoch_s"]) == 1
+    assert row["epoch_s"][0] > 0
