@@ -225,8 +225,9 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     Work goes by chunks of whole tickers (about CHUNK_ROWS company-days each), so memory stays bounded:
     returns on the grid per chunk (with the equities' per-date return sums) -> the market -> per chunk the
     raw explicit features (kept, with their per-date sums) and the implicit view (written) -> cross-sectional
-    statistics -> per chunk the standardised explicit view (written). In both passes a worker thread computes
-    the next chunk while this one is summed and written (`chunks.ahead`).
+    statistics -> per chunk the standardised explicit view (written). The grid panels and pass 1's features are
+    computed `chunks.WORKERS` chunks at a time in worker threads (`chunks.mapped`, in chunk order), pass 2's next
+    chunk in a worker while this one is written (`chunks.ahead`).
     """
     t0 = time.perf_counter()
     plan, prices = _plan(store, cfg)
