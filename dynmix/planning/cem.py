@@ -39,6 +39,17 @@ def shift(mean: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean[1:], mean[-1:]], dim=0)
 
 
+def ar1_mix(horizon: int, phi: float, like: torch.Tensor) -> torch.Tensor:
+    """(H, H) lower-triangular M with M @ e = n for e iid N(0, 1) along H: n_0 = e_0 and
+    n_h = φ n_{h−1} + sqrt(1 − φ²) e_h, so every n_h stays N(0, 1) with corr(n_h, n_{h−1}) = φ.
+    """
+    h = torch.arange(horizon, dtype=torch.float64)
+    lag = h.unsqueeze(1) - h.unsqueeze(0)  # h − j
+    mix = torch.where(lag >= 0, phi ** lag.clamp_min(0), 0.0) * (1.0 - phi**2) ** 0.5
+    mix[:, 0] = phi**h  # e_0 enters undamped
+    return mix.to(device=like.device, dtype=like.dtype)
+
+
 def _take(traj: Trajectories, idx: torch.Tensor) -> Trajectories:
     if isinstance(traj, dict):
         return {k: v.index_select(1, idx) for k, v in traj.items()}
@@ -68,19 +79,22 @@ class Planner:
         if self.cfg.method == "cem":
             w = finite.to(elite_costs.dtype)
         else:
-            c = torch.where(finite, elite_costs, elite_costs[finite].max())  # infeasible elites: as the worst
+            worst = elite_costs.masked_fill(~finite, -torch.inf).amax()  # no boolean index: no host sync
+            c = torch.where(finite, elite_costs, worst)  # infeasible elites: as the worst
             spread = c.std() if c.numel() > 1 else c.new_tensor(0.0)
             scale = self.cfg.temperature * spread.clamp_min(1e-12)
             w = torch.where(finite, torch.softmax(-(c - c[0]) / scale, dim=0), 0.0)
         return w / w.sum()
 
-    def _noise(self, shape: tuple[int, int, int], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-        """(H, S, R) standard normal noise, AR(1)-correlated along H (smooth sequences, less spurious turnover)."""
+    def _noise(self, shape: tuple[int, int, int], generator: torch.Generator, like: torch.Tensor,
+               mix: torch.Tensor | None = None) -> torch.Tensor:
+        """(H, S, R) standard normal noise, AR(1)-correlated along H (smooth sequences, less spurious turnover);
+        `mix`: `ar1_mix` of the horizon, made once per plan.
+        """
         noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
-        phi = self.cfg.noise_corr
-        if phi > 0:
-            for h in range(1, shape[0]):  # in place; marginals stay N(0, 1)
-                noise[h].mul_((1.0 - phi**2) ** 0.5).add_(noise[h - 1], alpha=phi)
+        if self.cfg.noise_corr > 0:
+            mix = ar1_mix(shape[0], self.cfg.noise_corr, like) if mix is None else mix
+            noise = (mix @ noise.view(shape[0], -1)).view(shape)  # one matmul, not 2 (H - 1) launches
         return noise
 
     @torch.no_grad()
@@ -108,9 +122,10 @@ class Planner:
             generator = torch.Generator(device=mean.device).manual_seed(cfg.seed)
         project = project if project is not None else (lambda x: x)
         std = torch.full_like(mean, cfg.init_std)
+        mix = ar1_mix(H, cfg.noise_corr, mean) if cfg.noise_corr > 0 else None
         history = []
-        for _ in range(cfg.iterations):
-            noise = self._noise((H, S, action_dim), generator, mean)
+        for _ in range(cfg.iterations):  # no host sync inside: on a GPU the launches queue ahead of the kernels
+            noise = self._noise((H, S, action_dim), generator, mean, mix)
             noise[:, 0] = 0.0  # sample 0 is the current mean, so the plan itself is always scored
             raw = torch.addcmul(mean.unsqueeze(1), std.unsqueeze(1), noise)  # (H, S, R)
             actions = project(raw)  # (H, S, A)
@@ -120,8 +135,6 @@ class Planner:
                 raise DynMIXError(f"cost_fn must return (S,) = ({S},) costs, got {tuple(costs.shape)}")
             costs = torch.nan_to_num(costs.to(mean.dtype), nan=float("inf"))
             elite_costs, idx = torch.topk(costs, E, largest=False, sorted=True)  # (E,)
-            if not torch.isfinite(elite_costs[0]):
-                raise DynMIXError("cost_fn gave no finite cost to any sample; check the cost and the projection")
             history.append(elite_costs[0])
             w = self._weights(elite_costs).view(1, E, 1)
             elites = raw.index_select(1, idx)  # (H, E, R)
@@ -129,11 +142,14 @@ class Planner:
             new_std = ((w * (elites - new_mean.unsqueeze(1)) ** 2).sum(1)).sqrt()
             mean = cfg.momentum * mean + (1.0 - cfg.momentum) * new_mean
             std = (cfg.momentum * std + (1.0 - cfg.momentum) * new_std).clamp(cfg.min_std, cfg.max_std)
+        lowest = torch.stack(history)
+        if not bool(torch.isfinite(lowest).all()):  # the one host sync of a plan
+            raise DynMIXError("cost_fn gave no finite cost to any sample; check the cost and the projection")
         return PlanResult(
             actions=project(mean.unsqueeze(1)).squeeze(1),
             mean=mean,
             std=std,
-            costs=torch.stack(history),
+            costs=lowest,
             elite_costs=elite_costs,
             elite_actions=actions.index_select(1, idx),
             trajectories=_take(traj, idx) if traj is not None else None,

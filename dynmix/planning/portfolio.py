@@ -114,12 +114,15 @@ class PortfolioMPC:
 
     def feasible(self, w: torch.Tensor) -> bool:
         """Whether weights (A,) satisfy the constraints (fully invested; long-only and capped when so configured)."""
-        if abs(float(w.sum()) - 1.0) > 1e-5:
-            return False
+        return bool(self._feasible(w))
+
+    def _feasible(self, w: torch.Tensor) -> torch.Tensor:
+        """`feasible` as a 0-d bool tensor on w's device (no host sync)."""
+        ok = (w.sum() - 1.0).abs() <= 1e-5
         if self.cfg.long_only:
             cap = self.cfg.max_weight if self.cfg.max_weight is not None else 1.0
-            return bool((w >= -1e-9).all()) and float(w.max()) <= max(cap, 1.0 / w.shape[0]) + 1e-6
-        return float(w.abs().sum()) <= self.cfg.gross_limit + 1e-6
+            return ok & (w.amin() >= -1e-9) & (w.amax() <= max(cap, 1.0 / w.shape[0]) + 1e-6)
+        return ok & (w.abs().sum() <= self.cfg.gross_limit + 1e-6)
 
     @staticmethod
     def _moments(forecast: Forecast, w: torch.Tensor, target: torch.Tensor | None
@@ -192,12 +195,15 @@ class PortfolioMPC:
             lambda w: self.costs(forecast, w_prev, w, target, impact), self.raw_dim(A), mean=mean, project=self.decode
         )
         weights = res.actions  # (H, A)
-        plan_cost, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target, impact)
-        if self.cfg.hold_check and self.feasible(w_prev):
+        if self.cfg.hold_check:  # plan and holding scored as two samples of one pass; chosen without a host sync
             hold = w_prev.expand(H, -1)
-            hold_cost, hold_traj = self.costs(forecast, w_prev, hold.unsqueeze(1), target, impact)
-            if bool(hold_cost[0] <= plan_cost[0]):  # trading does not pay by the plan's own costs: hold
-                weights, plan_traj = hold.clone(), hold_traj
+            both_cost, both = self.costs(forecast, w_prev, torch.stack([weights, hold], dim=1), target, impact)
+            holds = (both_cost[1] <= both_cost[0]) & self._feasible(w_prev)  # trading does not pay: hold
+            pick = holds.long().view(1)
+            weights = torch.where(holds, hold, weights)
+            plan_traj = {k: v.index_select(1, pick) for k, v in both.items()}
+        else:
+            _, plan_traj = self.costs(forecast, w_prev, weights.unsqueeze(1), target, impact)
         traj = dict(res.trajectories or {})
         traj["weights"] = res.elite_actions
         return PortfolioPlan(

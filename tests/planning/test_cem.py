@@ -7,7 +7,7 @@ import torch
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
-from dynmix.planning.cem import Planner, shift
+from dynmix.planning.cem import Planner, ar1_mix, shift
 
 X0 = torch.tensor([1.0, -0.5])
 
@@ -73,6 +73,14 @@ def test_sampling_noise_is_ar1_correlated_along_the_horizon(phi):
     for h in range(4):
         corr = torch.corrcoef(torch.stack([noise[h].flatten(), noise[h + 1].flatten()]))[0, 1].item()
         assert corr == pytest.approx(phi, abs=0.03)
+
+
+def test_the_ar1_mixing_matrix_is_the_recursion():
+    phi, e = 0.8, torch.randn(6, 7, dtype=torch.float64)
+    n = e.clone()
+    for h in range(1, 6):
+        n[h] = phi * n[h - 1] + (1 - phi**2) ** 0.5 * e[h]
+    assert torch.allclose(ar1_mix(6, phi, e) @ e, n, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["mppi", "cem"])

@@ -211,6 +211,30 @@ def test_hold_check_keeps_the_current_weights_when_trading_does_not_pay():
     assert not mpc.feasible(torch.zeros(4)) and mpc.feasible(w_prev)  # from cash there is nothing to hold
 
 
+def test_from_cash_the_plan_invests_even_when_holding_would_cost_less():
+    model = diagonal([-1e-3] * 4, [0.01] * 4)  # every asset loses: holding cash is cheaper but not a feasible plan
+    plan = PortfolioMPC(PlanConfig()).plan(model.forecast(5), torch.zeros(4))
+    assert torch.allclose(plan.weights.sum(-1), torch.ones(5)) and plan.pred_vol.shape == (5,)
+
+
+@pytest.mark.parametrize("iterations", [2, 8])
+def test_a_plan_waits_for_the_device_once_however_many_iterations(iterations):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Syncs(TorchDispatchMode):  # the ops that copy a device value to the host (a GPU sync)
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Syncs.count += func.__name__.split(".")[0] in ("_local_scalar_dense", "is_nonzero", "item")
+            return func(*args, **(kwargs or {}))
+
+    mpc, fc = PortfolioMPC(PlanConfig(iterations=iterations)), random_model(30).forecast(5)
+    first = mpc.plan(fc, torch.full((30,), 1 / 30))
+    with Syncs():
+        mpc.plan(fc, torch.full((30,), 1 / 30), prev_mean=first.mean)
+    assert Syncs.count == 1  # the final check that some sample had a finite cost
+
+
 def test_impact_adds_the_square_root_cost_of_every_trade_and_slows_trading():
     model = random_model(6, seed=5)
     mpc = PortfolioMPC(PlanConfig(risk_aversion=1.0, samples=128, iterations=4, elites=16))
