@@ -3,7 +3,8 @@
 A plan is PortfolioMPC.plan with the default PlanConfig (S=512 samples, 6 iterations, 64 elites, H=5) on a
 random k=5 factor forecast. Median of `repeats` runs after one warm-up, on CPU (1 thread and torch's
 default) and on CUDA when available; wall-clock and process CPU time (the latter is less sensitive to a
-shared machine). Writes benchmarks/out/planning.json.
+shared machine). `--compile` also times `plan.compile = true` (torch.compile; CUDA graphs on a GPU), whose
+warm-up holds the compilation. Writes benchmarks/out/planning.json.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def time_plan(cfg: PlanConfig, n_assets: int, factors: int, device: torch.device
     mpc = PortfolioMPC(cfg)
     forecast = forecast_model(n_assets, factors, device).forecast(cfg.horizon)
     w_prev = torch.full((n_assets,), 1.0 / n_assets, device=device)
-    plan = mpc.plan(forecast, w_prev)  # warm-up (allocator, kernels)
+    t0 = time.perf_counter()
+    plan = mpc.plan(forecast, w_prev)  # warm-up (allocator, kernels; the compilation with plan.compile)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - t0
     times, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -52,6 +57,7 @@ def time_plan(cfg: PlanConfig, n_assets: int, factors: int, device: torch.device
         times.append(1e3 * (time.perf_counter() - t0))
         cpu.append(1e3 * (time.process_time() - c0))
     return {"device": device.type, "threads": torch.get_num_threads(), "assets": n_assets,
+            "compiled": cfg.compile, "warmup_s": warmup_s,
             "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
             "median_cpu_ms": statistics.median(cpu), "repeats": repeats}
 
@@ -109,11 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--long-short", action="store_true", help="plan long-short weights (gross limit 1.5)")
     ap.add_argument("--hierarchical", action="store_true",
                     help="also time the hierarchical planner (month start and tracking rebalances)")
+    ap.add_argument("--compile", action="store_true", help="also time plan.compile = true (torch.compile)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     cfg = PlanConfig()
     if args.long_short:
         cfg = replace(cfg, long_only=False, gross_limit=1.5)
+    configs = [cfg, replace(cfg, compile=True)] if args.compile else [cfg]
     devices = [torch.device(d) for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     rows = []
     with torch.inference_mode():
@@ -121,14 +129,15 @@ def main(argv: list[str] | None = None) -> None:
             for threads in sorted(set(args.threads)) if device.type == "cpu" else [torch.get_num_threads()]:
                 torch.set_num_threads(threads)
                 for n in args.assets:
-                    rows.append(time_plan(cfg, n, args.factors, device, args.repeats))
+                    rows += [time_plan(c, n, args.factors, device, args.repeats) for c in configs]
     table = Table(title=f"PortfolioMPC.plan: S={cfg.samples}, iterations={cfg.iterations}, H={cfg.horizon}, "
                         f"k={args.factors}, {'long-short' if args.long_short else 'long-only'}")
-    for col in ("device", "threads", "assets", "median ms", "min ms", "max ms", "median CPU ms"):
+    for col in ("device", "threads", "assets", "mode", "median ms", "min ms", "max ms", "median CPU ms", "warm-up s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["device"], str(r["threads"]), str(r["assets"]),
-                      f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['max_ms']:.1f}", f"{r['median_cpu_ms']:.1f}")
+        table.add_row(r["device"], str(r["threads"]), str(r["assets"]), "compiled" if r["compiled"] else "eager",
+                      f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['max_ms']:.1f}", f"{r['median_cpu_ms']:.1f}",
+                      f"{r['warmup_s']:.1f}")
     Console().print(table)
     hier = []
     if args.hierarchical:

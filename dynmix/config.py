@@ -128,6 +128,7 @@ class PlanConfig:
     strategic_horizon: int = 3  # hierarchical planner: strategic steps planned ahead
     track_coeff: float = 20.0  # hierarchical planner: weight of the tactical plan's tracking variance to the target
     seed: int = 0  # seed of the sampling noise (each plan restarts from it: same inputs, same plan)
+    compile: bool = False  # torch.compile the planner's iterations (CUDA graphs on a GPU); the first plan compiles
     impact: float = 1.0  # c of the square-root impact c·sigma·sqrt(|dw|·nav/ADV) per unit traded, charged by the
     # backtest and planned for where the store has volume (0: off; no volume: off)
     nav: float = 1e6  # portfolio value in the prices' currency, for the impact term

@@ -11,9 +11,10 @@ from them (MPPI: softmax weights; CEM: equal weights), clamp std, smooth with mo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
+from torch.utils._pytree import tree_map
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
@@ -69,6 +70,21 @@ class Planner:
         if cfg.horizon < 1 or cfg.iterations < 1:
             raise DynMIXError("plan.horizon and plan.iterations must be >= 1")
         self.cfg = cfg
+        self._compiled: Callable[..., PlanResult] | None = None
+
+    def _compiled_search(self, cost_fn: CostFn, mean: torch.Tensor, noise: torch.Tensor, project: Project
+                         ) -> PlanResult:
+        """`search` through torch.compile (`plan.compile`); on CUDA as CUDA graphs, whose outputs the next replay
+        overwrites, so they are copied out.
+        """
+        cuda = mean.device.type == "cuda"
+        if self._compiled is None:
+            self._compiled = torch.compile(self.search, mode="reduce-overhead" if cuda else None, dynamic=False)
+        if not cuda:
+            return self._compiled(cost_fn, mean, noise, project)
+        torch.compiler.cudagraph_mark_step_begin()
+        res = self._compiled(cost_fn, mean, noise, project)
+        return PlanResult(**{f.name: tree_map(torch.clone, getattr(res, f.name)) for f in fields(res)})
 
     def _weights(self, elite_costs: torch.Tensor) -> torch.Tensor:
         """(E,) elite weights summing to 1, none on infeasible (infinite-cost) elites.
@@ -86,15 +102,15 @@ class Planner:
             w = torch.where(finite, torch.softmax(-(c - c[0]) / scale, dim=0), 0.0)
         return w / w.sum()
 
-    def _noise(self, shape: tuple[int, int, int], generator: torch.Generator, like: torch.Tensor,
-               mix: torch.Tensor | None = None) -> torch.Tensor:
-        """(H, S, R) standard normal noise, AR(1)-correlated along H (smooth sequences, less spurious turnover);
-        `mix`: `ar1_mix` of the horizon, made once per plan.
+    def _noise(self, shape: tuple[int, int, int, int], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+        """(I, H, S, R) standard normal noise of every iteration, drawn at once (one launch; on a CPU the same
+        numbers as one draw per iteration), AR(1)-correlated along H (smooth sequences, less spurious turnover).
         """
         noise = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
         if self.cfg.noise_corr > 0:
-            mix = ar1_mix(shape[0], self.cfg.noise_corr, like) if mix is None else mix
-            noise = (mix @ noise.view(shape[0], -1)).view(shape)  # one matmul, not 2 (H - 1) launches
+            mix = ar1_mix(shape[1], self.cfg.noise_corr, like)
+            noise = (mix @ noise.view(shape[0], shape[1], -1)).view(shape)  # one matmul, not 2 (H - 1) launches
+        noise[:, :, 0] = 0.0  # sample 0 is the current mean, so the plan itself is always scored
         return noise
 
     @torch.no_grad()
@@ -111,7 +127,7 @@ class Planner:
     ) -> PlanResult:
         """Minimise `cost_fn` over (H, action_dim) raw sequences; `mean` warm-starts (e.g. `shift(prev.mean)`)."""
         cfg = self.cfg
-        H, S, E = cfg.horizon, cfg.samples, cfg.elites
+        H, S = cfg.horizon, cfg.samples
         if mean is None:
             dev = torch.device(device) if device is not None else (generator.device if generator is not None else None)
             mean = torch.zeros(H, action_dim, device=dev, dtype=dtype)
@@ -120,14 +136,26 @@ class Planner:
         mean = mean.clone()
         if generator is None:
             generator = torch.Generator(device=mean.device).manual_seed(cfg.seed)
+        noise = self._noise((cfg.iterations, H, S, action_dim), generator, mean)
         project = project if project is not None else (lambda x: x)
+        if cfg.compile:
+            res = self._compiled_search(cost_fn, mean, noise, project)
+        else:
+            res = self.search(cost_fn, mean, noise, project)
+        if not bool(torch.isfinite(res.costs).all()):  # the one host sync of a plan
+            raise DynMIXError("cost_fn gave no finite cost to any sample; check the cost and the projection")
+        return res
+
+    def search(self, cost_fn: CostFn, mean: torch.Tensor, noise: torch.Tensor, project: Project) -> PlanResult:
+        """The iterations of `plan` from the raw mean (H, R) with the drawn noise (I, H, S, R): no generator and
+        no host sync, so torch.compile takes it whole (one CUDA graph under mode="reduce-overhead").
+        """
+        cfg = self.cfg
+        S, E = noise.shape[2], cfg.elites
         std = torch.full_like(mean, cfg.init_std)
-        mix = ar1_mix(H, cfg.noise_corr, mean) if cfg.noise_corr > 0 else None
         history = []
-        for _ in range(cfg.iterations):  # no host sync inside: on a GPU the launches queue ahead of the kernels
-            noise = self._noise((H, S, action_dim), generator, mean, mix)
-            noise[:, 0] = 0.0  # sample 0 is the current mean, so the plan itself is always scored
-            raw = torch.addcmul(mean.unsqueeze(1), std.unsqueeze(1), noise)  # (H, S, R)
+        for it in range(noise.shape[0]):
+            raw = torch.addcmul(mean.unsqueeze(1), std.unsqueeze(1), noise[it])  # (H, S, R)
             actions = project(raw)  # (H, S, A)
             out = cost_fn(actions)
             costs, traj = out if isinstance(out, tuple) else (out, None)
@@ -142,14 +170,11 @@ class Planner:
             new_std = ((w * (elites - new_mean.unsqueeze(1)) ** 2).sum(1)).sqrt()
             mean = cfg.momentum * mean + (1.0 - cfg.momentum) * new_mean
             std = (cfg.momentum * std + (1.0 - cfg.momentum) * new_std).clamp(cfg.min_std, cfg.max_std)
-        lowest = torch.stack(history)
-        if not bool(torch.isfinite(lowest).all()):  # the one host sync of a plan
-            raise DynMIXError("cost_fn gave no finite cost to any sample; check the cost and the projection")
         return PlanResult(
             actions=project(mean.unsqueeze(1)).squeeze(1),
             mean=mean,
             std=std,
-            costs=lowest,
+            costs=torch.stack(history),
             elite_costs=elite_costs,
             elite_actions=actions.index_select(1, idx),
             trajectories=_take(traj, idx) if traj is not None else None,

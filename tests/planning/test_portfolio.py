@@ -249,3 +249,35 @@ def test_impact_adds_the_square_root_cost_of_every_trade_and_slows_trading():
     free = mpc.plan(fc, w_prev)
     slow = mpc.plan(fc, w_prev, impact=torch.full((6,), 0.05))
     assert (slow.first - w_prev).abs().sum() < 0.5 * (free.first - w_prev).abs().sum()
+
+
+def test_plan_compile_runs_the_iterations_through_one_torch_compile(monkeypatch):
+    compiled = []
+
+    def spy(fn, **kw):  # stands in for torch.compile: the same function, the call recorded
+        compiled.append(kw)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", spy)
+    cfg, w = PlanConfig(), torch.full((12,), 1 / 12)
+    eager, fast = PortfolioMPC(cfg), PortfolioMPC(replace(cfg, compile=True))
+    for seed in range(3):  # a new forecast each rebalance, one compile for all of them
+        fc = random_model(12, seed=seed).forecast(5)
+        assert torch.equal(fast.plan(fc, w).weights, eager.plan(fc, w).weights)
+    assert compiled == [{"mode": None, "dynamic": False}]  # CPU: no CUDA graphs
+
+
+@pytest.mark.slow
+def test_a_compiled_plan_is_the_eager_plan_and_compiles_once():
+    import torch._dynamo.utils
+
+    cfg, w = PlanConfig(samples=128), torch.full((30,), 1 / 30)
+    eager, fast = PortfolioMPC(cfg), PortfolioMPC(replace(cfg, compile=True))
+    torch._dynamo.reset()
+    e = f = None
+    for seed in range(3):
+        fc = random_model(30, seed=seed).forecast(5)
+        e = eager.plan(fc, w, prev_mean=None if e is None else e.mean)
+        f = fast.plan(fc, w, prev_mean=None if f is None else f.mean)
+        assert torch.allclose(f.weights, e.weights, atol=1e-6) and torch.allclose(f.result.costs, e.result.costs)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
