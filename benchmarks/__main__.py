@@ -12,7 +12,9 @@ Every figure is measured; nothing is extrapolated or estimated.
               samples (dates per batch = max(1, round(batch_samples / N))); log-log fits
     planning  ms per portfolio plan for --assets, via benchmarks/planning.py
 
-`--quick` uses tiny sizes (the smoke test). A throughput batch of more than --max-batch samples (16 dates x N
+`--gpu` instead runs the GPU check (benchmarks/gpu_suite.py: training steps, epochs, torch.compile, CUDA graphs and
+plans on CUDA in at most --gpu-budget seconds) and writes RESULTS.md section 12 only; `--gpu --quick` is its tiny
+CPU mode. `--quick` uses tiny sizes (the smoke test). A throughput batch of more than --max-batch samples (16 dates x N
 companies) would not fit in memory on a small machine: that case then uses fewer dates per batch, and says so.
 """
 
@@ -77,6 +79,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a case is given up")
     ap.add_argument("--home", type=Path, default=None, help="workspace for the markets (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent, help="folder of RESULTS.md and results.json")
+    ap.add_argument("--gpu", action="store_true", help="run the GPU check instead (RESULTS.md section 12)")
+    ap.add_argument("--gpu-budget", type=float, default=480.0, help="seconds the GPU check may take (all cases)")
+    ap.add_argument("--device", default=None, help="device of the GPU check (default: cuda; cpu with --quick)")
     args = ap.parse_args(argv)
     profile = QUICK if args.quick else FULL
     for key, value in profile.items():
@@ -170,8 +175,24 @@ def _headline(res: dict[str, Any]) -> str:
     return ", ".join(bits)
 
 
+def gpu(args: argparse.Namespace, argv: list[str]) -> None:
+    """The GPU check (benchmarks/gpu_suite.py); a clear error where the device is missing."""
+    import torch
+
+    from benchmarks import gpu_suite
+
+    device = args.device or ("cpu" if args.quick else "cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit("python -m benchmarks --gpu: no CUDA device here (torch sees none). The check measures a GPU; "
+                 "`--gpu --quick` runs its tiny CPU mode.")
+    gpu_suite.main(device, args.quick, args.gpu_budget, args.out, " ".join(["python -m benchmarks", *argv]))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.gpu:
+        gpu(args, sys.argv[1:] if argv is None else argv)
+        return
     console = Console()
     host = machine()  # load average before any case
     home = args.home or Path(tempfile.mkdtemp(prefix="dynmix-bench-"))

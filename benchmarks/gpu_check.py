@@ -8,8 +8,9 @@ shapes (F explicit features, C implicit channels, L-day windows; no views build 
 and the VICReg objective: the automatic `max_batch_samples` of the device, training steps on date-blocked batches
 sampled to that cap (samples/s, median step seconds, the share of a step spent drawing and gathering the batch, peak
 device memory), the embeddings export rate (company-days/s) and, at --epoch-companies, --epochs whole timed epochs;
-`--compile` runs the model through torch.compile as `train.compile` does. Figures go to `--out` as JSON with the
-device, the date and the versions; nothing is written to RESULTS.md by this script (section 11 holds the H200 run).
+`--compile` runs the model through torch.compile as `train.compile` does, `--compile-mode reduce-overhead` as CUDA
+graphs. Figures go to `--out` as JSON with the device, the date and the versions. `python -m benchmarks --gpu`
+(benchmarks/gpu_suite.py) runs this check in every mode with the planner's and writes RESULTS.md section 12.
 """
 
 from __future__ import annotations
@@ -61,9 +62,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+TINY_MODEL = ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
+                         projector_hidden=16)
+
+
 def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, steps: int, warmup: int,
-          embed_dates: int, epochs: int = 0, compile_model: bool = False) -> dict[str, Any]:
-    """Steps, the export rate and `epochs` whole timed epochs (every date once each) at `n` companies."""
+          embed_dates: int, epochs: int = 0, compile_model: bool = False, mode: str | None = None,
+          backend: str = "inductor") -> dict[str, Any]:
+    """Steps, the export rate and `epochs` whole timed epochs (every date once each) at `n` companies.
+
+    `compile_model` with `mode` None: torch.compile as `train.compile` runs it; `mode="reduce-overhead"`: as CUDA
+    graphs (re-recorded per batch shape). `backend="eager"` traces without generating code (the fast CPU test).
+    """
     t_days = max(L + 2, int(years * DAYS_PER_YEAR))
     vt = random_views(n, t_days, device, window=min(L, t_days - 2))
     train = TrainConfig(device=device.type)
@@ -75,12 +85,18 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
     target = VarianceTarget("market-vol", vt.market_vol, vt.dispersion, allowed.cpu()).to(device)
     ctx = DistContext(0, 1, device)
     obj = VICRegObjective(model, LossConfig(), vt, target, ctx, amp=train.amp)
-    obj.net = wrap(model, ctx, compile_model)  # as the engine runs it (torch.compile with `train.compile`)
+    if compile_model and (mode is not None or backend != "inductor"):
+        obj.net = torch.compile(model, mode=mode, backend=backend)  # type: ignore[assignment]
+    else:
+        obj.net = wrap(model, ctx, compile_model)  # as the engine runs it (torch.compile with `train.compile`)
+    graphs = compile_model and mode == "reduce-overhead" and device.type == "cuda"
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
     def train_step(i: torch.Tensor, t: torch.Tensor, k: int) -> None:
+        if graphs:  # a new step: the last step's graph outputs may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
         loss, _ = obj.step((i, t), k, False)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
@@ -124,7 +140,8 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
     embed_s = time.perf_counter() - t0
     step = statistics.median(step_s)
     return {
-        "companies": n, "dates": t_days, "compiled": compile_model, "cap": cap, "cap_how": how,
+        "companies": n, "dates": t_days, "compiled": compile_model, "mode": _mode(compile_model, mode, backend),
+        "cap": cap, "cap_how": how,
         "bytes_per_sample_estimate": bytes_per_sample(model_cfg, vt.window), "largest_block": sampler.largest_block(),
         "median_batch": statistics.median(sizes), "median_step_s": step,
         "samples_per_s": statistics.median(sizes) / step if step > 0 else None,
@@ -132,6 +149,36 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
         "peak_device_mib": peak, "embed_rows": rows, "embed_rows_per_s": rows / embed_s if embed_s > 0 else None,
         **whole,
     }
+
+
+def _mode(compile_model: bool, mode: str | None, backend: str) -> str:
+    if not compile_model:
+        return "eager"
+    return f"torch.compile ({backend}{'' if mode is None else ', ' + mode})"
+
+
+def check_case(companies: list[int], years: float, device: str, steps: int, warmup: int, embed_dates: int,
+               epochs: int, epoch_companies: list[int], compile_model: bool = False, mode: str | None = None,
+               backend: str = "inductor", tiny: bool = False) -> dict[str, Any]:
+    """`check` at every company count, in one process (benchmarks.harness.run_case); a size that fails is an
+    `error` row and the next still runs.
+    """
+    dev, rows = torch.device(device), []
+    for n in companies:
+        try:
+            rows.append(check(n, years, dev, TINY_MODEL if tiny else ModelConfig(), steps, warmup, embed_dates,
+                              epochs if n in epoch_companies else 0, compile_model, mode, backend))
+        except Exception as e:  # noqa: BLE001 - the report says what failed (out of memory, a compile error)
+            reason = " ".join(str(e).split())[:300]
+            rows.append({"companies": n, "mode": _mode(compile_model, mode, backend),
+                         "error": f"{type(e).__name__}: {reason}"})
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return {"device": str(dev), "device_name": _device_name(dev), "torch": torch.__version__, "checks": rows}
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -145,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--epoch-companies", default="500", help="company counts that also time whole epochs")
     ap.add_argument("--epochs", type=int, default=1, help="whole epochs timed at --epoch-companies")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (the warm-up holds the compile)")
+    ap.add_argument("--compile-mode", default=None, help="torch.compile mode (reduce-overhead: CUDA graphs)")
     ap.add_argument("--tiny", action="store_true", help="a small model and market (the CPU test)")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
@@ -152,16 +200,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_cfg = ModelConfig()
     sizes = [int(s) for s in a.companies.split(",") if s]
     if a.tiny:
-        model_cfg = ModelConfig(dim=8, explicit_hidden=16, implicit_width=8, implicit_layers=2, projector_dim=16,
-                                projector_hidden=16)
+        model_cfg = TINY_MODEL
         sizes, a.years, a.steps, a.warmup, a.embed_dates, a.epoch_companies = [40], 0.5, 2, 1, 4, "40"
     with_epoch = {int(s) for s in a.epoch_companies.split(",") if s}
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device_name": _device_name(device),
         "torch": torch.__version__, "tiny": a.tiny,
         "checks": [check(n, a.years, device, model_cfg, a.steps, a.warmup, a.embed_dates,
-                         a.epochs if n in with_epoch else 0, a.compile)
+                         a.epochs if n in with_epoch else 0, a.compile or a.compile_mode is not None,
+                         a.compile_mode)
                    for n in sizes],
     }
     a.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -16,6 +16,7 @@ import statistics
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -60,6 +61,23 @@ def time_plan(cfg: PlanConfig, n_assets: int, factors: int, device: torch.device
             "compiled": cfg.compile, "warmup_s": warmup_s,
             "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
             "median_cpu_ms": statistics.median(cpu), "repeats": repeats}
+
+
+def device_case(assets: list[int], repeats: int, device: str, compiled: list[bool], factors: int = 5
+                ) -> dict[str, Any]:
+    """ms per plan on one device, eager and/or `plan.compile`, for benchmarks.harness.run_case (a fresh process);
+    a mode that fails is an `error` row.
+    """
+    dev, rows = torch.device(device), []
+    with torch.inference_mode():
+        for n in assets:
+            for c in compiled:
+                try:
+                    rows.append(time_plan(replace(PlanConfig(), compile=c), n, factors, dev, repeats))
+                except Exception as e:  # noqa: BLE001 - the report says what failed
+                    rows.append({"device": dev.type, "assets": n, "compiled": c,
+                                 "error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"})
+    return {"results": rows}
 
 
 def time_hierarchical(cfg: PlanConfig, n_assets: int, factors: int, device: torch.device, repeats: int,

@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.commands import read_rows, rows_markdown
 from benchmarks.scaling import QUANTITIES
 
+KEPT = "\n## 7. "  # where the sections of other commands begin
 NO_GPU = "not measured: no GPU available to this task"
 NO_MULTI_GPU = ("not measured: no multi-GPU machine available. The DDP path (gloo on CPU) is exercised by "
                 "tests/losses/test_distributed.py and tests/train.")
@@ -182,12 +183,17 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write results.json and RESULTS.md under `out_dir`; returns their paths."""
+    """Write results.json and RESULTS.md under `out_dir`; returns their paths. RESULTS.md's sections from `KEPT` on
+    (written by other commands: the comparison, the dashboard and 20,000-company runs, the GPU check) are kept.
+    """
     from dynmix.io import write_json, write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     js, md = out_dir / "results.json", out_dir / "RESULTS.md"
     cases = {kind: {str(n): c for n, c in by_n.items()} for kind, by_n in report["cases"].items()}
     write_json(json.loads(json.dumps({**report, "cases": cases}, default=str)), js)
-    write_text(markdown(report), md)
+    text, old = markdown(report), md.read_text() if md.exists() else ""
+    if KEPT in old:
+        text = text.rstrip("\n") + "\n\n" + old[old.index(KEPT) + 1 :]
+    write_text(text, md)
     return js, md

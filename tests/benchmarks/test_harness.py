@@ -80,3 +80,18 @@ def test_a_command_is_measured_in_a_fresh_process_and_shown_in_section_6(tmp_pat
     md = "\n".join(rows_markdown([row]))
     assert "## 6. Commands as the user runs them" in md and "`dynmix views build`" in md and "5,000 x 25 y" in md
     assert rows_markdown([]) == []
+
+
+def test_rewriting_results_keeps_the_sections_of_other_commands(tmp_path: Path) -> None:
+    from benchmarks import results
+    from benchmarks.harness import machine
+
+    kept = "## 7. Files\n\nkept\n\n## 12. GPU\n\nkept\n"
+    (tmp_path / "RESULTS.md").write_text("# old\n\n## 1. Views\n\nold table\n\n" + kept)
+    report = {"machine": machine(), "command": "python -m benchmarks --only planning", "notes": [],
+              "args": {"years": 25.0, "only": ["planning"], "views_sizes": []}, "cases": {},
+              "planning": planning_case([5], repeats=1, threads=1)}
+    results.write(report, tmp_path)
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "old table" not in text and "## 4. Planning" in text
+    assert text.endswith("\n\n" + kept) and text.count("## 7. ") == 1
