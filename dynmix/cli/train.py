@@ -122,7 +122,7 @@ def embed_cmd(
     ws = workspace()
     rd = RunDir.resolve(ws, run)
     dev = resolve_device(device)
-    cfg, model, vt = load_run(rd, dev, views_dir=ws.views, ema=ema)
+    cfg, model, vt = load_run(rd, dev, views_dir=ws.views, ema=ema, every=every)  # explicit rows of those dates
     dates = embed_dates_per_batch(cfg.train, cfg.model, vt.window, len(vt.tickers), dev)
     path = export_embeddings(model, vt, rd.embeddings_dir, dates, cfg.train.amp, every=every)
     console.print(f"embeddings: [bold]{path}[/]")

@@ -36,16 +36,17 @@ def run_device(rd: RunDir) -> torch.device:
 
 
 def load_run(run: str | Path | RunDir, device: str | torch.device = "cpu", *, views_dir: str | Path | None = None,
-             ema: bool = False) -> tuple[DynMIXConfig, DynMIX, ViewTensors]:
+             ema: bool = False, every: int = 1) -> tuple[DynMIXConfig, DynMIX, ViewTensors]:
     """(config, model in eval mode, views) of a trained run; the views default to HOME/views of the run's HOME.
 
-    With `ema`, the EMA weights are loaded instead of the live ones.
+    With `ema`, the EMA weights are loaded instead of the live ones; `every` = k: the explicit features of every
+    k-th date only (`load_view_tensors`), for a strided export.
     """
     rd = RunDir.of(run)
     ckpt = rd.read_checkpoint(device)
     cfg = checkpoint_config(rd, ckpt)
     vdir = views_dir if views_dir is not None else rd.path.parent.parent / "views"
-    vt = load_view_tensors(vdir, device)
+    vt = load_view_tensors(vdir, device, every=every)
     check_views(ckpt.get("views", {}), vt, vdir, f"run {rd.name}")
     model = DynMIX(cfg.model, len(vt.feature_names), len(vt.channels), vt.window,
                    predictor=cfg.loss.objective == "byol").to(device)

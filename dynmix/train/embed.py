@@ -23,12 +23,14 @@ from dynmix.views.tensors import ViewTensors
 
 
 def embed_dates(vt: ViewTensors, every: int = 1) -> Tensor:
-    """Date indices with a valid sample; with `every` = k, every k-th date counted back from the last."""
+    """Date indices with a valid sample; with `every` = k, every k-th date counted back from the views' last date
+    (the dates `load_view_tensors(every=k)` loads).
+    """
     if every < 1:
         raise ValueError(f"every = {every}: expected a stride >= 1")
     dates = torch.nonzero(vt.valid().any(dim=0)).flatten()  # (T_valid,)
-    if every > 1 and dates.numel():
-        dates = dates[(dates[-1] - dates) % every == 0]
+    if every > 1:
+        dates = dates[(len(vt.dates) - 1 - dates) % every == 0]
     return dates
 
 

@@ -55,6 +55,8 @@ class ViewTensors:
     dispersion: Tensor  # (T,) float32 cross-sectional return dispersion from data up to t
     factors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (T, P) float32 factor channels, P = 0: none
     sectors: Tensor = field(default_factory=lambda: torch.zeros(0, 0))  # (N, S) float32 scaled one-hot, S = 0: none
+    # (T,) int64 row of `explicit` holding date t, -1 where not loaded (`load_view_tensors(every=k)`); empty: row t
+    explicit_rows: Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
 
     @property
     def device(self) -> torch.device:
@@ -105,7 +107,7 @@ class ViewTensors:
         """(B, F) explicit features of samples (i, t), in the order of `feature_names`: the company's sector
         columns put back in their place (on every date, also where its explicit row is missing: `valid()` masks those).
         """
-        dense = self.explicit[i, t]  # (B, F - S)
+        dense = self.explicit[i, t if self.explicit_rows.numel() == 0 else self.explicit_rows[t]]  # (B, F - S)
         if self.sectors.shape[-1] == 0:
             return dense
         pos = sector_positions(self.feature_names)
@@ -120,7 +122,13 @@ class ViewTensors:
         pos = sector_positions(self.feature_names) if self.sectors.shape[-1] else []
         if j in pos:
             return self.sectors[:, pos.index(j), None].expand(-1, len(self.dates))
-        return self.explicit[:, :, j - sum(p < j for p in pos)]
+        column = self.explicit[:, :, j - sum(p < j for p in pos)]
+        if self.explicit_rows.numel() == 0:
+            return column
+        loaded = self.explicit_rows >= 0  # (T,)
+        out = column.new_zeros(self.shape)  # 0 on the dates not loaded, as on missing rows
+        out[:, loaded] = column[:, self.explicit_rows[loaded]]
+        return out
 
     def date_index(self, date: dt.date | str) -> int:
         """Index of the last date <= `date` (so a split date need not be a trading day)."""
@@ -173,13 +181,19 @@ def _filled(cols: list[str]) -> list[pl.Expr]:
     return [pl.col(c).cast(pl.Float32).fill_nan(0.0).fill_null(0.0) for c in cols]
 
 
-def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu") -> ViewTensors:
+def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu", *, every: int = 1) -> ViewTensors:
     """Read HOME/views/ into dense tensors on `device` (one copy, then kept there).
 
     The long files are scattered batch by batch straight into the float32 panels (zeros and masks filled on the
     way), so the peak memory is about the panels themselves. Every file is read from one generation (the link
     resolved once); a file that cannot be read is an error naming it and saying to rebuild the views.
+
+    `every` = k > 1 loads the explicit features of every k-th date only, counted back from the last date (the
+    others are masked out, so `valid()` holds only those dates): what a strided embeddings export needs, in 1/k
+    of the explicit panel's memory. The returns are loaded whole (the windows reach back before those dates).
     """
+    if every < 1:
+        raise DynMIXError(f"every = {every}: expected a stride of 1 or more dates")
     shown = Path(views_dir)
     views_dir = resolve_views(shown)
     meta_path = views_dir / "views.json"
@@ -187,7 +201,7 @@ def load_view_tensors(views_dir: str | Path, device: str | torch.device = "cpu")
         raise DynMIXError(f"no views in {shown}: run `dynmix views build` first")
     check_generation(views_dir)
     try:
-        return _load(views_dir, meta_path, device)
+        return _load(views_dir, meta_path, device, every)
     except (pl.exceptions.PolarsError, OSError, ValueError, KeyError) as e:
         if isinstance(e, DynMIXError):
             raise
@@ -209,7 +223,7 @@ def _unreadable(views_dir: Path) -> list[str]:
     return bad
 
 
-def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewTensors:
+def _load(views_dir: Path, meta_path: Path, device: str | torch.device, every: int = 1) -> ViewTensors:
     meta = json.loads(meta_path.read_text())
     feats: list[str] = meta["feature_names"]
     exp_path, ret_path = views_dir / "explicit.parquet", views_dir / "returns.parquet"
@@ -221,11 +235,21 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
     n, t = len(tickers), len(dates)
     sector_cols = [feats[j] for j in sector_positions(feats)]
     dense = [f for f in feats if f not in sector_cols]
-    x = np.zeros((n * t, len(dense)), dtype=np.float32)  # (N*T, F - S) 0 where missing
+    row_of = np.full(t, -1, dtype=np.int64)  # (T,) row of the explicit panel holding each date
+    kept = np.arange(t - 1, -1, -every)[::-1]  # every k-th date counted back from the last
+    row_of[kept] = np.arange(kept.size)
+    tk = kept.size
+    x = np.zeros((n * tk, len(dense)), dtype=np.float32)  # (N*T_kept, F - S) 0 where missing
     sectors = np.zeros((n, len(sector_cols)), dtype=np.float32)  # (N, S) the same on every row of a company
     x_mask = np.zeros(n * t, dtype=bool)  # (N*T,)
     for flat, df in _rows(exp_path, feats, ticker_s, market["date"]):
-        x[flat] = df.select(_filled(dense)).to_numpy(order="c")
+        if every > 1:  # only the rows of the kept dates
+            rows = row_of[flat % t]
+            keep = rows >= 0
+            flat, rows, df = flat[keep], rows[keep], df.filter(pl.Series(keep))
+            x[(flat // t) * tk + rows] = df.select(_filled(dense)).to_numpy(order="c")
+        else:
+            x[flat] = df.select(_filled(dense)).to_numpy(order="c")
         x_mask[flat] = df.select(_present(feats)).to_series().to_numpy()
         if sector_cols:
             sectors[flat // t] = df.select(_filled(sector_cols)).to_numpy(order="c")
@@ -256,7 +280,7 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
         channels=channels,
         window=int(meta["window"]),
         min_window_obs=int(meta["min_window_obs"]),
-        explicit=torch.from_numpy(x.reshape(n, t, len(dense))),
+        explicit=torch.from_numpy(x.reshape(n, tk, len(dense))),
         explicit_mask=torch.from_numpy(x_mask.reshape(n, t)),
         returns=torch.from_numpy(returns),
         returns_mask=torch.from_numpy(r_mask.reshape(n, t)),
@@ -265,6 +289,7 @@ def _load(views_dir: Path, meta_path: Path, device: str | torch.device) -> ViewT
         dispersion=series("dispersion"),
         factors=torch.from_numpy(factors.to_numpy(order="c", writable=True)).reshape(t, len(factor_cols)),
         sectors=torch.from_numpy(sectors),
+        explicit_rows=torch.from_numpy(row_of) if every > 1 else torch.zeros(0, dtype=torch.long),
     )
     return vt.to(device)
 

@@ -44,3 +44,9 @@ def test_train_then_embed(views_home: Workspace, tiny_cfg: Callable[..., DynMIXC
     r = runner.invoke(app, ["embed", run.name, "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert read_embeddings(run / "embeddings").equals(before)
+    r = runner.invoke(app, ["embed", run.name, "--device", "cpu", "--every", "7"])  # explicit rows of those dates only
+    assert r.exit_code == 0, r.output
+    strided = read_embeddings(run / "embeddings")
+    kept = sorted(before["date"].unique())[::-1][::7]
+    assert sorted(strided["date"].unique()) == sorted(kept)
+    assert strided.sort("date", "ticker").equals(before.filter(before["date"].is_in(kept)).sort("date", "ticker"))

@@ -76,8 +76,8 @@ def test_implicit_windows_gather_oldest_first(views: ViewTensors) -> None:
         views.date_index("2019-12-31")
 
 
-def test_sector_columns_kept_once_per_company_and_put_back_in_place(tmp_path: Path) -> None:
-    """The sector one-hots are (N, S), not (N, T, S) panels; a batch gets every feature in `feature_names` order."""
+def _sector_views(tmp_path: Path) -> Path:
+    """Views of A (every date) and B (from date 3) with f1 = t, two sector columns and short_history = t < 5."""
     names = ["f1", "sector_a", "sector_b", "short_history"]
     rows = [(tk, t) for tk in "AB" for t in range(T) if not (tk == "B" and t < 3)]
     is_b = [float(r[0] == "B") for r in rows]
@@ -93,12 +93,33 @@ def test_sector_columns_kept_once_per_company_and_put_back_in_place(tmp_path: Pa
                   "dispersion": [0.2] * T}).write_parquet(d / "market.parquet")
     write_json({"feature_names": names, "channels": ["ret_scaled", "mkt_scaled"], "window": 3,
                 "min_window_obs": 2}, d / "views.json")
-    vt = load_view_tensors(d)
+    return d
+
+
+def test_sector_columns_kept_once_per_company_and_put_back_in_place(tmp_path: Path) -> None:
+    """The sector one-hots are (N, S), not (N, T, S) panels; a batch gets every feature in `feature_names` order."""
+    vt = load_view_tensors(_sector_views(tmp_path))
     assert vt.explicit.shape == (2, T, 2) and vt.sectors.tolist() == [[SECTOR_SCALE, 0.0], [0.0, SECTOR_SCALE]]
     x = vt.explicit_features(torch.tensor([1, 0, 1]), torch.tensor([7, 2, 4]))
     assert x.tolist() == [[7.0, 0.0, SECTOR_SCALE, 0.0], [2.0, SECTOR_SCALE, 0.0, 1.0], [4.0, 0.0, SECTOR_SCALE, 1.0]]
     assert vt.feature("short_history")[1].tolist() == [0.0] * 3 + [1.0] * 2 + [0.0] * 5
     assert vt.feature("sector_b")[1].tolist() == [SECTOR_SCALE] * T and vt.feature("f1")[0, 6].item() == 6.0
+
+
+def test_every_k_loads_the_explicit_rows_of_every_kth_date_from_the_last(tmp_path: Path) -> None:
+    d = _sector_views(tmp_path)
+    full, vt = load_view_tensors(d), load_view_tensors(d, every=4)
+    kept = [1, 5, 9]  # counted back from the last date, 9 (date 1 is before the first full window)
+    assert vt.explicit.shape == (2, 3, 2) and vt.explicit_rows.tolist() == [-1, 0, -1, -1, -1, 1, -1, -1, -1, 2]
+    on_kept = torch.zeros(T, dtype=torch.bool)
+    on_kept[kept] = True
+    assert torch.equal(vt.valid(), full.valid() & on_kept) and torch.equal(vt.returns, full.returns)
+    i, t = torch.nonzero(vt.valid(), as_tuple=True)
+    assert i.numel() == 4 and torch.equal(vt.explicit_features(i, t), full.explicit_features(i, t))
+    assert torch.equal(vt.feature("f1"), torch.where(on_kept, full.feature("f1"), 0.0))
+    assert torch.equal(vt.feature("sector_a"), full.feature("sector_a"))
+    with pytest.raises(DynMIXError, match="every = 0"):
+        load_view_tensors(d, every=0)
 
 
 def test_sampler_yields_allowed_dates_with_all_their_valid_companies(views: ViewTensors) -> None:
