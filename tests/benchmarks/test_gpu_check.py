@@ -33,8 +33,8 @@ def test_benchmarks_gpu_quick_writes_section_12_and_keeps_the_rest(tmp_path: Pat
     assert "old GPU figures" not in text and text.count(TITLE) == 1 and "not a GPU figure" in text
     (raw,) = (tmp_path / "gpu").glob("*-check-quick.json")
     report = json.loads(raw.read_text())
-    eager, compiled, plans = report["cases"]
-    assert [c["label"] for c in report["cases"]] == ["eager", "torch.compile", "plans"]
+    eager, plans, compiled = report["cases"]
+    assert [c["label"] for c in report["cases"]] == ["eager", "plans", "torch.compile"]
     assert eager["checks"][0]["mode"] == "eager" and compiled["checks"][0]["mode"] == "torch.compile (eager)"
     assert all(c["checks"][0]["epoch_s"][0] > 0 and c["checks"][0]["samples_per_s"] > 0 for c in (eager, compiled))
     assert plans["results"][0]["assets"] == 20 and plans["results"][0]["median_ms"] > 0
