@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
-from torch.utils._pytree import tree_map
 
 from dynmix.config import PlanConfig
 from dynmix.errors import DynMIXError
@@ -51,6 +50,13 @@ def ar1_mix(horizon: int, phi: float, like: torch.Tensor) -> torch.Tensor:
     return mix.to(device=like.device, dtype=like.dtype)
 
 
+def _copied(x: Trajectories | None) -> Trajectories | None:
+    """Trajectories (a tensor or a dict of them) or None, copied (out of a CUDA graph's reused memory)."""
+    if isinstance(x, dict):
+        return {k: v.clone() for k, v in x.items()}
+    return None if x is None else x.clone()
+
+
 def _take(traj: Trajectories, idx: torch.Tensor) -> Trajectories:
     if isinstance(traj, dict):
         return {k: v.index_select(1, idx) for k, v in traj.items()}
@@ -84,7 +90,8 @@ class Planner:
             return self._compiled(cost_fn, mean, noise, project)
         torch.compiler.cudagraph_mark_step_begin()
         res = self._compiled(cost_fn, mean, noise, project)
-        return PlanResult(**{f.name: tree_map(torch.clone, getattr(res, f.name)) for f in fields(res)})
+        tensors = {f.name: getattr(res, f.name).clone() for f in fields(res) if f.name != "trajectories"}
+        return PlanResult(**tensors, trajectories=_copied(res.trajectories))
 
     def _weights(self, elite_costs: torch.Tensor) -> torch.Tensor:
         """(E,) elite weights summing to 1, none on infeasible (infinite-cost) elites.
