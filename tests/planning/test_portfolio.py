@@ -281,3 +281,17 @@ def test_a_compiled_plan_is_the_eager_plan_and_compiles_once():
         f = fast.plan(fc, w, prev_mean=None if f is None else f.mean)
         assert torch.allclose(f.weights, e.weights, atol=1e-6) and torch.allclose(f.result.costs, e.result.costs)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_the_graphed_plan_is_the_eager_plan_and_outlives_the_next_replay():
+    cfg, w = PlanConfig(samples=256), torch.full((40,), 1 / 40, device="cuda")
+    eager, graphed = PortfolioMPC(cfg), PortfolioMPC(replace(cfg, compile=True))
+    plans = []
+    for seed in range(3):
+        model = random_model(40, seed=seed)
+        fc = StaticRiskModel(model.mu.cuda(), model.loadings.cuda(), model.sigma_idio.cuda()).forecast(5)
+        e, g = eager.plan(fc, w), graphed.plan(fc, w)
+        assert g.weights.is_cuda and torch.allclose(g.weights, e.weights, atol=1e-5)
+        plans.append((g.weights.clone(), g))
+    assert all(torch.equal(kept, g.weights) for kept, g in plans)  # later replays did not overwrite earlier plans
