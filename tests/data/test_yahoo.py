@@ -146,7 +146,8 @@ def test_adapter_turns_a_logged_rate_limit_into_the_exception(fake: ModuleType,
         YahooAdapter().fetch_prices(["AAA", "BBB"], date(2024, 1, 1), None)
 
 
-def test_importing_dynmix_does_not_import_yfinance() -> None:
-    code = ("import sys, dynmix, dynmix.data.fetch, dynmix.data.refresh, dynmix.data.sources.yahoo; "
-            "assert 'yfinance' not in sys.modules, 'yfinance imported'")
+def test_importing_dynmix_does_not_import_yfinance_nor_pandas() -> None:
+    code = ("import sys, dynmix, dynmix.cli, dynmix.data.fetch, dynmix.data.refresh, dynmix.data.sources.yahoo; "
+            "assert 'yfinance' not in sys.modules, 'yfinance imported'; "
+            "assert 'pandas' not in sys.modules, 'pandas imported'")  # a command's cold start stays short
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -17,14 +17,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from dynmix.data.schema import UNKNOWN_SECTOR, validate_prices
 from dynmix.errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported where yfinance's frames are read (0.3 s off every command's start)
+    import pandas as pd
 
 DEFAULT_TIMEOUT = 20.0  # seconds per HTTP request inside yfinance
 QUOTE_TYPES = {"EQUITY": "equity", "ETF": "etf", "INDEX": "index", "MUTUALFUND": "etf"}
@@ -84,7 +86,11 @@ class YahooAdapter:
         self.last_errors = errors
         if any(is_rate_limit(msg) for msg in errors.values()):
             raise rate_limit_error()()  # yfinance swallowed a 429: let the caller wait long and retry the chunk
-        return frame if frame is not None else pd.DataFrame()
+        if frame is None:
+            import pandas as pd
+
+            return pd.DataFrame()
+        return frame
 
     def fetch_meta(self, ticker: str) -> dict[str, Any]:
         return meta_from_info(ticker, self._yfinance().Ticker(ticker).info or {})
@@ -141,6 +147,8 @@ def to_long(frame: pd.DataFrame, tickers: Sequence[str]) -> tuple[dict[str, pl.D
 
     A ticker fails when it is missing from the columns, its column is all-NaN, or its rows do not validate.
     """
+    import pandas as pd
+
     wanted = list(dict.fromkeys(t.strip().upper() for t in tickers))
     if frame is None or frame.shape[1] == 0 or frame.shape[0] == 0:
         return {}, dict.fromkeys(wanted, NO_DATA)
@@ -170,6 +178,8 @@ def to_long(frame: pd.DataFrame, tickers: Sequence[str]) -> tuple[dict[str, pl.D
 
 def _ticker_table(ticker: str, sub: pd.DataFrame) -> pl.DataFrame:
     """One ticker's (Price -> column) frame as a canonical table: adj_close = Close (auto_adjust=True)."""
+    import pandas as pd
+
     if "Close" not in sub.columns:
         raise DataError(f"no Close column for {ticker} (found {list(sub.columns)}): expected yfinance's Price level")
     close = sub["Close"].to_numpy(dtype=float)
