@@ -85,10 +85,9 @@ def check(n: int, years: float, device: torch.device, model_cfg: ModelConfig, st
     target = VarianceTarget("market-vol", vt.market_vol, vt.dispersion, allowed.cpu()).to(device)
     ctx = DistContext(0, 1, device)
     obj = VICRegObjective(model, LossConfig(), vt, target, ctx, amp=train.amp)
-    if compile_model and (mode is not None or backend != "inductor"):
-        obj.net = torch.compile(model, mode=mode, backend=backend)  # type: ignore[assignment]
-    else:
-        obj.net = wrap(model, ctx, compile_model)  # as the engine runs it (torch.compile with `train.compile`)
+    obj.net = wrap(model, ctx, False)  # as the engine runs it on one device; `train.compile` = mode None, inductor
+    if compile_model:
+        obj.net = torch.compile(obj.net, mode=mode, backend=backend)  # type: ignore[assignment]
     graphs = compile_model and mode == "reduce-overhead" and device.type == "cuda"
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     if device.type == "cuda":

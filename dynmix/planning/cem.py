@@ -76,7 +76,7 @@ class Planner:
         if cfg.horizon < 1 or cfg.iterations < 1:
             raise DynMIXError("plan.horizon and plan.iterations must be >= 1")
         self.cfg = cfg
-        self._compiled: Callable[..., PlanResult] | None = None
+        self._compiled: dict[str, Callable[..., PlanResult]] = {}  # per device type: CUDA graphs only on CUDA
 
     def _compiled_search(self, cost_fn: CostFn, mean: torch.Tensor, noise: torch.Tensor, project: Project
                          ) -> PlanResult:
@@ -84,12 +84,14 @@ class Planner:
         overwrites, so they are copied out.
         """
         cuda = mean.device.type == "cuda"
-        if self._compiled is None:
-            self._compiled = torch.compile(self.search, mode="reduce-overhead" if cuda else None, dynamic=False)
+        if mean.device.type not in self._compiled:
+            mode = "reduce-overhead" if cuda else None
+            self._compiled[mean.device.type] = torch.compile(self.search, mode=mode, dynamic=False)
+        compiled = self._compiled[mean.device.type]
         if not cuda:
-            return self._compiled(cost_fn, mean, noise, project)
+            return compiled(cost_fn, mean, noise, project)
         torch.compiler.cudagraph_mark_step_begin()
-        res = self._compiled(cost_fn, mean, noise, project)
+        res = compiled(cost_fn, mean, noise, project)
         tensors = {f.name: getattr(res, f.name).clone() for f in fields(res) if f.name != "trajectories"}
         return PlanResult(**tensors, trajectories=_copied(res.trajectories))
 

@@ -41,7 +41,7 @@ def test_benchmarks_gpu_quick_writes_section_12_and_keeps_the_rest(tmp_path: Pat
     assert "| torch.compile | 40 | torch.compile (eager) |" in text and "| 20 | eager |" in text
 
 
-def test_a_spent_budget_reports_the_cases_not_run(tmp_path: Path) -> None:
+def test_a_spent_budget_reports_the_cases_not_run() -> None:
     from rich.console import Console
 
     from benchmarks.gpu_suite import run
