@@ -111,10 +111,10 @@ class ViewTensors:
         if self.sectors.shape[-1] == 0:
             return dense
         pos = sector_positions(self.feature_names)
-        out = dense.new_empty(dense.shape[0], len(self.feature_names))
-        out[:, [j for j in range(len(self.feature_names)) if j not in pos]] = dense
-        out[:, pos] = self.sectors[i]
-        return out
+        rest = [j for j in range(len(self.feature_names)) if j not in pos]
+        column = torch.tensor(rest + pos).argsort()  # output column j = column[j] of [dense | sectors]
+        # an index made on the host and sent without waiting: a list index on a GPU tensor syncs the device
+        return torch.cat([dense, self.sectors[i]], dim=1)[:, column.to(dense.device, non_blocking=True)]
 
     def feature(self, name: str) -> Tensor:
         """(N, T) one explicit feature on every date (a sector column repeated over the dates)."""
@@ -312,9 +312,11 @@ class DateBlockSampler:
         assert valid.ndim == 2 and allowed.shape == valid.shape[1:], "valid (N, T) and allowed (T,) expected"
         if max_samples is not None and max_samples < 1:
             raise DynMIXError(f"max_samples = {max_samples}: expected a positive number of samples per batch")
-        self.valid = valid
-        counts = valid.sum(dim=0)  # (T,)
-        self.dates = torch.nonzero(allowed & (counts >= min_companies)).flatten()  # usable date indices
+        # drawn on the host and sent to valid's device without waiting: a GPU draw syncs it twice a batch
+        self.device = valid.device
+        self.valid = valid.cpu()
+        counts = self.valid.sum(dim=0)  # (T,)
+        self.dates = torch.nonzero(allowed.cpu() & (counts >= min_companies)).flatten()  # usable date indices
         if self.dates.numel() == 0:
             raise DynMIXError("no training dates with at least two valid companies: is the history long enough?")
         self.dates_per_batch = dates_per_batch
@@ -332,7 +334,7 @@ class DateBlockSampler:
 
     def epoch(self, epoch: int) -> Iterator[tuple[Tensor, Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-        order = self.dates[torch.randperm(self.dates.numel(), generator=g).to(self.dates.device)]
+        order = self.dates[torch.randperm(self.dates.numel(), generator=g)]
         for start in range(0, order.numel(), self.dates_per_batch):
             block = order[start : start + self.dates_per_batch]  # (k,)
             chosen = self.valid[:, block]  # (N, k)
@@ -342,12 +344,12 @@ class DateBlockSampler:
                 if total > self.max_samples:
                     chosen = self._sample(chosen, counts, total, g)
             ii, kk = torch.nonzero(chosen, as_tuple=True)  # company, position in block
-            yield ii, block[kk]
+            yield ii.to(self.device, non_blocking=True), block[kk].to(self.device, non_blocking=True)
 
     def _sample(self, chosen: Tensor, counts: Tensor, total: int, g: torch.Generator) -> Tensor:
         """(N, k) bool: per date, a uniform draw of its quota among its valid companies."""
         assert self.max_samples is not None
         quota = torch.minimum((counts * self.max_samples // total).clamp_min(self.min_companies), counts)  # (k,)
-        keys = torch.rand(chosen.shape, generator=g).to(chosen.device).masked_fill(~chosen, 2.0)  # invalid last
+        keys = torch.rand(chosen.shape, generator=g).masked_fill(~chosen, 2.0)  # invalid last
         rank = keys.argsort(dim=0).argsort(dim=0)  # (N, k) rank of each company's key within its date
         return rank < quota[None, :]

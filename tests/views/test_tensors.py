@@ -140,6 +140,29 @@ def test_sampler_yields_allowed_dates_with_all_their_valid_companies(views: View
     assert len(orders) > 1  # a new permutation each epoch
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_a_capped_draw_and_its_gathers_never_wait_for_the_device(tmp_path: Path) -> None:
+    """Every batch of an epoch drawn, capped and gathered on the GPU with torch's sync check at "error": the same
+    batches and features as on the CPU, and the host never waits (it can queue the next step).
+    """
+    cpu = load_view_tensors(_sector_views(tmp_path))
+    gpu = cpu.to(torch.device("cuda"))
+    allowed = torch.ones(T, dtype=torch.bool)
+    on_cpu = list(DateBlockSampler(cpu.valid(), allowed, dates_per_batch=3, seed=1, max_samples=4).epoch(0))
+    sampler = DateBlockSampler(gpu.valid(), allowed.cuda(), dates_per_batch=3, seed=1, max_samples=4)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        drawn = [(i, t, gpu.explicit_features(i, t), gpu.implicit_windows(i, t)) for i, t in sampler.epoch(0)]
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(drawn) == len(on_cpu) and all(i.is_cuda and t.is_cuda for i, t, _, _ in drawn)
+    for (i, t, x, w), (ci, ct) in zip(drawn, on_cpu, strict=True):
+        assert torch.equal(i.cpu(), ci) and torch.equal(t.cpu(), ct)
+        assert torch.equal(x.cpu(), cpu.explicit_features(ci, ct))
+        assert torch.equal(w.cpu(), cpu.implicit_windows(ci, ct))
+
+
 def test_sampler_refuses_when_no_date_is_usable(views: ViewTensors) -> None:
     with pytest.raises(DynMIXError, match="at least two valid companies"):
         DateBlockSampler(views.valid(), torch.zeros(T, dtype=torch.bool), dates_per_batch=2)
