@@ -43,7 +43,7 @@ from dynmix.views.factors import CHANNELS, factor_channels, with_factor_channels
 from dynmix.views.implicit import CLIP, date_grid
 from dynmix.views.market import MarketSource, choose_market, market_series
 
-__all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "valid_count",
+__all__ = ["CHUNK_ROWS", "ENGINE", "ViewsSummary", "build_views", "ticker_chunks", "window_observed",
            "write_parquet_chunks"]
 # company-days per feature chunk: bounds the memory; under 2^20 rows a Float64 column stays below jemalloc's 8 MiB
 # "oversize" threshold, so its freed pages go back to the OS at once (benchmarks/RESULTS.md).
@@ -173,22 +173,20 @@ class _Raw:
     x: np.ndarray  # (F, R) float32 unstandardised features, NaN = null
 
 
-def valid_count(explicit_present: np.ndarray, returns_present: np.ndarray, window: int, min_obs: int,
-                block: int = 512) -> int:
-    """Samples (t, i) with explicit features, at least `min_obs` observed returns in the `window` days ending at t,
-    and t >= window - 1: the count of `ViewTensors.valid()`, from (T, N) bool panels without loading the views.
+def window_observed(returns_present: np.ndarray, window: int, min_obs: int, block: int = 512) -> np.ndarray:
+    """(T - window + 1, N) bool: at least `min_obs` observed returns in the `window` days ending at t, for each
+    t >= window - 1 (the return half of `ViewTensors.valid()`, from a (T, N) bool panel without loading the views).
 
-    Column blocks of `block` companies bound the int32 cumulative sums beside the panels.
+    Column blocks of `block` companies bound the int32 cumulative sums beside the (T, N) panel.
     """
-    t, n = explicit_present.shape
-    total = 0
+    t, n = returns_present.shape
+    out = np.empty((max(t - window + 1, 0), n), dtype=bool)
     for a in range(0, n, block):
         c = np.cumsum(returns_present[:, a:a + block], axis=0, dtype=np.int32)  # (T, b)
         obs = c.copy()
         obs[window:] -= c[:-window]  # observed returns in (t - window, t]
-        ok = explicit_present[window - 1:, a:a + block] & (obs[window - 1:] >= min_obs)
-        total += int(ok.sum())
-    return total
+        out[:, a:a + block] = obs[window - 1:] >= min_obs
+    return out
 
 
 def _views_json(plan: _Plan, cfg: ViewsConfig, n_tickers: int, n_valid: int,
@@ -234,22 +232,27 @@ def build_views(store: Store, views_dir: Path, cfg: ViewsConfig, progress: bool 
     gen, out_dir = generation.begin(views_dir)
     held = [prices]  # _build takes the only reference, so the prices are freed once laid on the grid
     del prices
-    pool = ThreadPoolExecutor(1)
-    snapshot = pool.submit(store.snapshot)  # hashing the store's files (I/O, GIL released) beside the build
+    pool = ThreadPoolExecutor(1)  # beside the build: the stale generation removed, the store's files hashed
+    pool.submit(generation.drop_stale, views_dir)
+    snapshot = pool.submit(store.snapshot)  # I/O and hashing: the GIL released
     try:
-        summary = _build(plan, held, out_dir, cfg, progress)
+        summary, digests = _build(plan, held, out_dir, cfg, progress)
         done = snapshot.result()
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
     finally:
         pool.shutdown(wait=False)  # a Ctrl-C does not wait for the hash
-    generation.commit(views_dir, gen, out_dir, done)
+    generation.commit(views_dir, gen, out_dir, done, digests)
     return replace(summary, views_dir=views_dir, seconds=time.perf_counter() - t0)
 
 
-def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsConfig, progress: bool) -> ViewsSummary:
-    """The build itself, writing into `views_dir` (the new generation's folder); `held` = [the prices], emptied."""
+def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsConfig,
+           progress: bool) -> tuple[ViewsSummary, dict[str, str]]:
+    """The build itself, writing into `views_dir` (the new generation's folder); `held` = [the prices], emptied.
+
+    Returns the summary and the SHA-256 of the files hashed as they were written.
+    """
     t0 = time.perf_counter()
     names, n_days = plan.core + plan.optional, plan.grid.height
     with _steps(progress) as bar:
@@ -324,31 +327,34 @@ def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsCon
         def explicit_chunks() -> Iterator[pa.Table]:  # pass 2: standardised against the whole cross-section
             while raw:
                 part = raw.pop(0)
-                z = kernels.standardise_rows(part.x, part.gidx, mu, inv, fill, ex.WINSOR)  # (F, R) float32
+                # 1 where a year-long feature is still null, read before the raw features are standardised in place
+                short = np.isnan(part.x[long]).any(axis=0).astype(np.float32) if plan.partial else None
+                z = kernels.standardise_rows(part.x, part.gidx, mu, inv, fill, ex.WINSOR, part.x)  # (F, R) float32
                 cols = {n: pl.Series(n, z[j], nan_to_null=True).to_arrow() for j, n in enumerate(names)}
                 code = ex.sector_codes(part.tickers, plan.sectors, plan.sector_cols).to_numpy()[part.tid]  # (R,)
                 cols.update((c, arrow((code == k).astype(np.float32)))
                             for k, c in enumerate(plan.sector_cols.values()))
-                if plan.partial:  # 1 where a year-long feature is still null (before standardising)
-                    cols[ex.SHORT_HISTORY] = arrow(np.isnan(part.x[long]).any(axis=0).astype(np.float32))
+                if short is not None:
+                    cols[ex.SHORT_HISTORY] = arrow(short)
                 full = ~np.isnan(z[required]).any(axis=0)  # the loader's explicit mask: every feature present
                 present[part.gidx - first, panel_cols(part.tickers, part.tid)] = full
                 yield pa.table({**key_columns(part.tickers, part.tid, days, part.gidx), **cols})
                 bar.advance(task)
 
-        write_parquet_chunks(implicit_chunks(), views_dir / "returns.parquet")
+        digests = {"returns.parquet": write_parquet_chunks(implicit_chunks(), views_dir / "returns.parquet")}
         n_tickers = sum(len(np.unique(part.tid)) for part in raw)  # chunks hold whole tickers
         mu, inv = ex.day_scales(feature_sums)
-        with ThreadPoolExecutor(1) as pool:  # the factor fit (numpy, one BLAS thread) beside pass 2
-            fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)
+        with ThreadPoolExecutor(1) as pool:  # beside pass 2: the factor fit (numpy, one BLAS thread), then the
+            fit = pool.submit(with_factor_channels, market, scaled_panel, cfg)  # returns' half of valid()
+            observed = pool.submit(window_observed, ~np.isnan(scaled_panel[first:]), cfg.window, cfg.min_window_obs)
             flags = [*plan.sector_cols.values(), *([ex.SHORT_HISTORY] if plan.partial else [])]  # never null
-            write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet", compression="lz4",
-                                 required=[*KEYS, *flags])
+            digests["explicit.parquet"] = write_parquet_chunks(ahead(explicit_chunks()), views_dir / "explicit.parquet",
+                                                               compression="lz4", required=[*KEYS, *flags])
             market_out = fit.result().filter(plan.in_range).drop("gidx")
-        n_valid = valid_count(present, ~np.isnan(scaled_panel[first:]), cfg.window, cfg.min_window_obs)
+            n_valid = int((present[cfg.window - 1:] & observed.result()).sum())  # the count of valid()
         write_parquet(market_out, views_dir / "market.parquet")
         write_json(_views_json(plan, cfg, n_tickers, n_valid, market_out), views_dir / "views.json")
         bar.advance(task)
         bar.update(task, description="views written")
     return ViewsSummary(views_dir, n_tickers, market_out.height, plan.features, market_out["date"][0],
-                        market_out["date"][-1], plan.source.describe(), time.perf_counter() - t0, n_valid)
+                        market_out["date"][-1], plan.source.describe(), time.perf_counter() - t0, n_valid), digests

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from dynmix.errors import DynMIXError
 from dynmix.io import atomic_write
 from dynmix.views import kernels
+from dynmix.views.generation import GrowingDigest
 from dynmix.views.implicit import stored_rows
 
 ENGINE: Final = "in-memory"  # polars' streaming engine sums floats in a varying order: the views must be reproducible
@@ -57,17 +58,20 @@ def _writer(tmp: Path, schema: pa.Schema, compression: str) -> pq.ParquetWriter:
 
 
 def write_parquet_chunks(frames: Iterable[pl.DataFrame | pa.Table], path: Path, compression: str = "zstd",
-                         required: Collection[str] = KEYS) -> None:
-    """Write frames of one schema as the row groups of one Parquet file, atomically (see `_writer`).
+                         required: Collection[str] = KEYS) -> str:
+    """Write frames of one schema as the row groups of one Parquet file, atomically (see `_writer`); returns the
+    file's SHA-256, hashed in a thread as it is written (`generation.GrowingDigest`).
 
     `compression`: zstd like io.write_parquet, or "lz4" where the writer is the slow side: on byte-stream-split
     floats it comes within 2-4% of zstd's size at a third of its CPU time. `required`: the columns that never hold a
     null (a null there is an error), written as not null.
     """
+    digest: list[str] = []
 
     def write(tmp: Path) -> None:
         writer: pq.ParquetWriter | None = None
         schema: pa.Schema | None = None
+        follower = GrowingDigest(tmp)
         try:
             for df in frames:
                 table = df if isinstance(df, pa.Table) else df.to_arrow()
@@ -80,12 +84,16 @@ def write_parquet_chunks(frames: Iterable[pl.DataFrame | pa.Table], path: Path, 
                 assert writer is not None
                 writer.write_table(pa.Table.from_arrays(table.columns, schema=schema))
         finally:
-            if writer is not None:
-                writer.close()
+            try:
+                if writer is not None:
+                    writer.close()
+            finally:
+                digest.append(follower.close())
         if writer is None:
             raise DynMIXError(f"{path}: no rows to write")
 
     atomic_write(path, write)
+    return digest[-1]
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,15 @@ def cross_sums(x: np.ndarray, g: np.ndarray, n_days: int) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def standardise_rows(x: np.ndarray, g: np.ndarray, mu: np.ndarray, inv: np.ndarray, fill: np.ndarray,
-                     winsor: float) -> np.ndarray:
-    """(F, R) float32 clip((x - mu[f, g]) * inv[f, g], +-winsor); NaN (null) stays NaN, or 0 where fill[f].
+                     winsor: float, out: np.ndarray) -> np.ndarray:
+    """Writes (F, R) float32 clip((x - mu[f, g]) * inv[f, g], +-winsor) into `out` and returns it; NaN (null)
+    stays NaN, or 0 where fill[f].
 
-    The arithmetic is float64, as polars' `standardise` (dynmix/views/crosssection.py): the same bits.
+    `out` may be `x` itself (each value is read before it is written): the build standardises in place, as fresh
+    memory costs page faults. The arithmetic is float64, as polars' `standardise` (dynmix/views/crosssection.py):
+    the same bits.
     """
     n_f, n_r = x.shape
-    out = np.empty((n_f, n_r), dtype=np.float32)
     for f in range(n_f):
         for r in range(n_r):
             d = g[r]

@@ -20,7 +20,7 @@ from dynmix.evaluation.run_inputs import load_run_inputs
 from dynmix.runs.rundir import RunDir
 from dynmix.runs.viewstamp import views_stamp
 from dynmix.views.build import build_views
-from dynmix.views.generation import MANIFEST, check_generation, generations_dir, read_generation
+from dynmix.views.generation import MANIFEST, begin, check_generation, drop_stale, generations_dir, read_generation
 from dynmix.views.tensors import load_view_tensors
 from dynmix.workspace import Workspace
 from tests.conftest import make_prices
@@ -55,6 +55,10 @@ def test_build_swaps_in_one_generation_with_a_manifest(tmp_path: Path) -> None:
     build_views(store, views, CFG, progress=False)
     kept = sorted(p.name for p in generations_dir(views).iterdir())
     assert len(kept) == 2 and views.resolve().name in kept  # the current one and the one before it
+    _, building = begin(views)  # a build starts: the one before the current one goes, the current one stays
+    drop_stale(views)
+    assert sorted(p.name for p in generations_dir(views).iterdir()) == sorted([views.resolve().name, building.name])
+    assert load_view_tensors(views).tickers == TICKERS
 
 
 def test_a_killed_build_leaves_the_previous_views_and_is_cleaned(tmp_path: Path,

@@ -84,7 +84,12 @@ def test_compiled_cross_section_has_the_bits_of_the_polars_steps() -> None:
         sums += kernels.cross_sums(h.select(names).to_numpy(order="fortran").T, h["gidx"].to_numpy(), 60)
     mu, inv = ex.day_scales(sums)
     x = raw.select(names).to_numpy(order="fortran").T
-    z = kernels.standardise_rows(x, g, mu, inv, np.array([False, False, True]), ex.WINSOR)
+    fill = np.array([False, False, True])
+    z = kernels.standardise_rows(x, g, mu, inv, fill, ex.WINSOR, np.empty(x.shape, np.float32))
+    assert x.dtype == np.float32  # as the build's raw features, which it standardises in place
+    inplace = x.copy()
+    assert kernels.standardise_rows(inplace, g, mu, inv, fill, ex.WINSOR, inplace) is inplace
+    assert np.array_equal(inplace, z, equal_nan=True)
     for j, n in enumerate(names):
         got = pl.Series(n, z[j], nan_to_null=True)
         assert got.dtype == want[n].dtype and got.null_count() == want[n].null_count(), n
