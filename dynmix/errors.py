@@ -9,6 +9,12 @@ class DynMIXError(Exception):
     """Base class for every error DynMIX raises on purpose."""
 
 
+class Interrupted(DynMIXError):
+    """A Ctrl-C that a command caught to say what it kept (a checkpoint, say): the CLI exits with 130, as for any
+    Ctrl-C, and prints the message.
+    """
+
+
 class DataError(DynMIXError):
     """Bad input data. Names the file, the row (1-based line in the file when known) and what was expected."""
 

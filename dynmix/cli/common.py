@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dynmix.errors import DynMIXError
+from dynmix.errors import DynMIXError, Interrupted
 from dynmix.lock import writer_lock
 from dynmix.workspace import Workspace
 
@@ -61,6 +61,9 @@ def friendly(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except Interrupted as e:
+            err_console.print(f"[bold yellow]interrupted (Ctrl-C):[/] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(130) from e
         except DynMIXError as e:
             err_console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(1) from e

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dynmix.errors import DynMIXError
+from dynmix.errors import Interrupted
 from dynmix.runs.checkpoint import restore, save_checkpoint
 from dynmix.runs.device import DistContext
 from dynmix.runs.threads import single_thread
@@ -84,8 +84,8 @@ def run_session(s: Session, objective: Objective, sampler: Sampler, optimizer: t
             engine.done = engine.fit(s.epochs, max_steps=max_steps, log_every=s.log_every,
                                      checkpoint_every=s.checkpoint_every, save=save)
     except KeyboardInterrupt as e:
-        raise DynMIXError(f"interrupted at step {engine.step}; the checkpoint of step {last_saved[0]} in "
-                          f"{s.checkpoint} is kept: continue with `{s.resume_hint}`") from e
+        raise Interrupted(f"at step {engine.step}; the checkpoint of step {last_saved[0]} in {s.checkpoint} is "
+                          f"kept: continue with `{s.resume_hint}`") from e
     if not engine.done:
         recorder.info(f"stopped at step {engine.step} of {s.epochs * len(sampler)}: continue with `{s.resume_hint}`")
     return engine

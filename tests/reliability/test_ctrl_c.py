@@ -34,14 +34,32 @@ main()
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small market with views, a finished run (embeddings exported) and its world model, and big.csv beside it
+    (60 renamed copies of its prices, 1 M rows: an import that lasts past the signal).
+    """
     home = tmp_path_factory.mktemp("ctrlc") / "ws"
     for args in (["data", "synth", "-n", "120", "-y", "3"], ["views", "build", "--no-progress"],
-                 ["train", "--epochs", "1", "--no-progress", "--max-steps", "2", "--run-name", "done"]):
+                 ["train", "--epochs", "1", "--no-progress", "--run-name", "done"]):
         result = runner.invoke(app, ["--home", str(home), *args])
         assert result.exit_code == 0, result.output
+    run = next(p.name for p in (home / "runs").iterdir() if p.name.endswith("-done"))
+    result = runner.invoke(app, ["--home", str(home), "train", "--stage", "world", "--run", run, "--epochs", "1",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
     prices = pl.read_parquet(home / "store" / "prices.parquet")
-    big = pl.concat([prices.with_columns(pl.col("ticker") + f"X{k}") for k in range(12)])
+    big = pl.concat([prices.with_columns(pl.col("ticker") + f"X{k}") for k in range(60)])
     big.select("date", "ticker", "close").write_csv(home.parent / "big.csv")
+    return home
+
+
+@pytest.fixture(scope="module")
+def big_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A market whose views build lasts past the signal (2,000 tickers x 20 years), with views already built."""
+    home = tmp_path_factory.mktemp("ctrlc-big") / "ws"
+    for args in (["data", "synth", "-n", "2000", "-y", "20"], ["views", "build", "--no-progress"]):
+        result = runner.invoke(app, ["--home", str(home), *args])
+        assert result.exit_code == 0, result.output
+    (home / "runs").mkdir(exist_ok=True)
     return home
 
 
@@ -68,8 +86,10 @@ COMMANDS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))
-def test_ctrl_c_within_3_seconds(home: Path, args: list[str]) -> None:
+def test_ctrl_c_within_3_seconds(request: pytest.FixtureRequest, home: Path, args: list[str]) -> None:
     run = next(p.name for p in (home / "runs").iterdir() if p.name.endswith("-done"))  # not a killed one
+    if args[0] == "views":
+        home = request.getfixturevalue("big_home")
     args = [a.format(big=str(home.parent / "big.csv"), run=run) for a in args]
     before = _state(home)
     script = SCRIPT.format(repo=str(REPO), home=str(home), args=args)
