@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 
-from dynmix.cli.app import app
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def _few_malloc_arenas(n: int = 2) -> None:
+    """At most `n` glibc malloc arenas (glibc's default: 8 per core), set before the imports start threads: the
+    views build's worker threads then reuse the memory the others freed instead of each arena keeping its own
+    (benchmarks/RESULTS.md, section 1). A user's MALLOC_ARENA_MAX or GLIBC_TUNABLES wins; not glibc: nothing.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ or "GLIBC_TUNABLES" in os.environ:
+        return
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, n)
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+_few_malloc_arenas()
+
+from dynmix.cli.app import app  # noqa: E402  (after the arenas are capped)
 
 
 def main() -> None:

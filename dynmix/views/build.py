@@ -36,6 +36,7 @@ from dynmix.views.chunks import (
     key_columns,
     mapped,
     ticker_chunks,
+    ticker_starts,
     write_parquet_chunks,
 )
 from dynmix.views.chunks import panels as chunk_panels
@@ -92,6 +93,7 @@ class _Plan:
     sectors: pl.DataFrame  # ticker, sector of the equities
     sector_cols: dict[str, str]
     partial: bool  # ViewsConfig.partial_history: LONG_FEATURES filled and flagged instead of masking
+    starts: np.ndarray  # (W,) first row of each of `wanted` in the prices (sorted by ticker, then date)
 
     @property
     def core(self) -> list[str]:
@@ -131,17 +133,25 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
                           f"views.factor_window = {cfg.factor_window}")
     meta = store.meta_for_prices()
     equities = sorted(meta.filter(pl.col("asset_type") == "equity")["ticker"].to_list())
+    equity_set = set(equities)
     if not equities:
         raise DynMIXError(f"the store {store.root} holds no equities (metadata asset_type 'equity'): nothing to embed")
     start = _start(cfg)
     etfs = sorted(meta.filter(pl.col("asset_type") == "etf")["ticker"].to_list())
     source = choose_market(meta, set(meta["ticker"].to_list()), cfg.market_ticker)
     wanted = sorted({*equities, *etfs, *([source.ticker] if source.ticker else [])})
-    prices = store.collect(store.scan_prices().filter(pl.col("ticker").is_in(wanted)).select(
-        "ticker", "date", "close", "adj_close", "volume"), engine=ENGINE)  # read once: grid and panels
+    lf = store.scan_prices()
+    if len(wanted) < meta.height:  # meta lists every ticker with prices: skip a 30 M-row string filter at scale
+        lf = lf.filter(pl.col("ticker").is_in(wanted))
+    prices = store.collect(lf.select("ticker", "date", "close", "adj_close", "volume"), engine=ENGINE)  # read once
     if not prices["ticker"].is_sorted():  # the store keeps (ticker, date) order; chunks need whole tickers
         prices = prices.sort("ticker", "date")
-    grid = date_grid(prices.lazy().filter(pl.col("ticker").is_in(equities))).collect(engine=ENGINE)
+    starts = ticker_starts(prices, wanted)  # (W,) first row of each wanted ticker
+    rows = np.ones(prices.height, dtype=bool)  # the equities' rows: the others are a few whole tickers
+    for t, a, b in zip(wanted, starts, np.r_[starts[1:], prices.height], strict=True):
+        if t not in equity_set:
+            rows[a:b] = False
+    grid = date_grid(prices.lazy().select("date").filter(pl.Series(rows))).collect(engine=ENGINE)
     in_range = (pl.col("date") >= start) if start is not None else pl.lit(True)
     n_out = grid.filter(in_range).height
     if n_out < cfg.window:
@@ -160,6 +170,7 @@ def _plan(store: Store, cfg: ViewsConfig) -> tuple[_Plan, pl.DataFrame]:
         sectors=sectors,
         sector_cols=ex.sector_columns(sectors["sector"].to_list()),
         partial=cfg.partial_history,
+        starts=starts,
     ), prices
 
 
@@ -258,7 +269,7 @@ def _build(plan: _Plan, held: list[pl.DataFrame], views_dir: Path, cfg: ViewsCon
     with _steps(progress) as bar:
         task = bar.add_task(f"returns on the grid ({len(plan.wanted)} tickers x {n_days} days)", total=None)
         prices = held.pop()
-        panels = list(chunk_panels(prices, plan.grid, CHUNK_ROWS))
+        panels = list(chunk_panels(prices, plan.grid, CHUNK_ROWS, plan.starts))
         del prices  # the last reference (about 40 bytes a stored row)
         sums = np.zeros((3, n_days))  # (3, T) the equities' return count, sum, sum of squares per day
         series: dict[str, pl.Series] = {}  # the market ticker's and the ETFs' returns per grid day

@@ -1,6 +1,7 @@
 """Chunks of whole tickers: their grid panels, row keys and their Parquet writing.
 
 ticker_chunks          (offset, length) slices of a ticker-sorted frame, each of whole tickers
+ticker_starts          the first row of each ticker of a ticker-sorted frame
 panels                 per chunk: its tickers (by rank `tid`) and its returns on the grid, as arrays (`Panel`)
 key_columns            a row's date and ticker as Arrow arrays (the ticker a dictionary: no string per row)
 ahead                  the next chunk computed in a worker thread while the caller writes this one
@@ -35,13 +36,24 @@ KEYS: Final = ("date", "ticker")  # every row's keys: never null
 WORKERS: Final = 2  # threads of `mapped`: the kernels, polars' joins and numpy release the GIL
 
 
-def ticker_chunks(panel: pl.DataFrame, rows: int) -> list[tuple[int, int]]:
-    """(offset, length) row slices of a ticker-sorted `panel`, each of whole tickers and about `rows` rows."""
-    firsts = panel.select((pl.col("ticker") != pl.col("ticker").shift()).fill_null(True).arg_true())
-    starts = firsts.to_series().to_numpy()  # (N,) first row of each ticker
+def ticker_chunks(panel: pl.DataFrame, rows: int, starts: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(offset, length) row slices of a ticker-sorted `panel`, each of whole tickers and about `rows` rows.
+
+    `starts`: the first row of each ticker where known (`ticker_starts`), sorted; else found by comparing neighbours.
+    """
+    if starts is None:
+        firsts = panel.select((pl.col("ticker") != pl.col("ticker").shift()).fill_null(True).arg_true())
+        starts = firsts.to_series().to_numpy()  # (N,) first row of each ticker
     cuts = starts[np.r_[True, np.diff(starts // rows) > 0]]
     ends = np.r_[cuts[1:], panel.height]
     return [(int(a), int(b - a)) for a, b in zip(cuts, ends, strict=True)]
+
+
+def ticker_starts(panel: pl.DataFrame, tickers: list[str]) -> np.ndarray:
+    """(len(tickers),) first row of each of `tickers` (sorted, each present) in the ticker-sorted `panel`: a binary
+    search per ticker, where comparing every row with its neighbour would first copy the whole string column.
+    """
+    return panel["ticker"].search_sorted(pl.Series(tickers, dtype=pl.String), side="left").to_numpy()
 
 
 def _writer(tmp: Path, schema: pa.Schema, compression: str) -> pq.ParquetWriter:
@@ -108,10 +120,10 @@ class Panel:
     dollar: np.ndarray  # float64 close x volume
 
 
-def panels(prices: pl.DataFrame, grid: pl.DataFrame, rows: int) -> Iterator[Panel]:
+def panels(prices: pl.DataFrame, grid: pl.DataFrame, rows: int, starts: np.ndarray | None = None) -> Iterator[Panel]:
     """Per chunk of whole tickers (about `rows` stored rows): its rows on the grid, from each ticker's first stored
     day to its last (the values of `implicit.on_grid` + `add_returns` and `explicit.dollar_volume`), in chunk order,
-    computed `WORKERS` at a time.
+    computed `WORKERS` at a time. `starts`: see `ticker_chunks`.
     """
 
     def panel(chunk: tuple[int, int]) -> Panel:
@@ -120,7 +132,7 @@ def panels(prices: pl.DataFrame, grid: pl.DataFrame, rows: int) -> Iterator[Pane
         return Panel(obs["ticker"].unique(maintain_order=True),
                      *kernels.grid_rows(obs["ticker"].rle_id().to_numpy(), obs["gidx"].to_numpy(), *cols))
 
-    return mapped(panel, iter(ticker_chunks(prices, rows)))
+    return mapped(panel, iter(ticker_chunks(prices, rows, starts)))
 
 
 def key_columns(names: pl.Series, tid: np.ndarray, days: np.ndarray, gidx: np.ndarray) -> dict[str, pa.Array]:

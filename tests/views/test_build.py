@@ -94,6 +94,25 @@ def test_ticker_chunks_hold_whole_tickers() -> None:
     assert build_mod.ticker_chunks(panel, 100) == [(0, 14)]
 
 
+def test_ticker_starts_are_the_first_rows_of_each_ticker() -> None:
+    names = ["A", "B", "B\u00e9", "C", "\u00e4"]  # Python's order of code points is the order of UTF-8 bytes
+    panel = pl.DataFrame({"ticker": [t for t, n in zip(names, [3, 1, 2, 4, 2], strict=True) for _ in range(n)]})
+    assert panel["ticker"].is_sorted() and sorted(names) == names
+    assert build_mod.ticker_starts(panel, names).tolist() == [0, 3, 4, 6, 10]
+    assert build_mod.ticker_chunks(panel, 5, build_mod.ticker_starts(panel, names)) == build_mod.ticker_chunks(panel, 5)
+
+
+def test_a_day_only_an_index_or_etf_trades_is_off_the_grid(market_data: Data, store_of: Callable[..., Store],
+                                                           cfg: ViewsConfig, tmp_path: Path) -> None:
+    prices, meta = market_data(n_equities=4, n_days=200)
+    holiday = prices["date"][120]  # the equities do not trade that day; the index and the ETF do
+    store = store_of(prices.filter(~(pl.col("ticker").str.starts_with("E") & (pl.col("date") == holiday))), meta)
+    build_views(store, tmp_path / "v", cfg, progress=False)
+    days = pl.read_parquet(tmp_path / "v" / "market.parquet")["date"]
+    assert holiday not in days.to_list() and days.len() == prices["date"].n_unique() - 1
+    assert holiday not in pl.read_parquet(tmp_path / "v" / "explicit.parquet")["date"].to_list()
+
+
 def test_without_factors_the_implicit_view_has_two_channels(market_store: Callable[..., Store], cfg: ViewsConfig,
                                                             tmp_path: Path) -> None:
     store = market_store(n_equities=5, n_days=320)
