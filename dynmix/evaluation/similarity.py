@@ -22,8 +22,29 @@ def cosine_matrix(x: np.ndarray) -> np.ndarray:
 
 
 def return_correlation(returns: pd.DataFrame, min_obs: int = MIN_OBS) -> np.ndarray:
-    """(T, N) daily returns -> (N, N) pairwise Pearson correlation; NaN where fewer than `min_obs` overlap."""
-    return returns.corr(min_periods=min_obs).to_numpy(dtype=np.float64)
+    """(T, N) daily returns -> (N, N) pairwise Pearson correlation over the days both companies have a return (as
+    `DataFrame.corr(min_periods=min_obs)`); NaN where fewer than `min_obs` overlap or a company is flat on them.
+
+    Four matrix products of the values and their observed-mask (BLAS, every core) instead of pandas' loop over
+    the pairs (one core): the evaluation at thousands of companies computes several of these (RESULTS.md, section 9).
+    """
+    x = returns.to_numpy(dtype=np.float64)  # (T, N)
+    m = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        centre = np.nanmean(np.where(m, x, np.nan), axis=0)  # (N,) less cancellation below; Pearson ignores shifts
+    x = np.where(m, x - np.nan_to_num(centre), 0.0)
+    mf = m.astype(np.float64)
+    n = mf.T @ mf  # (N, N) days both observed
+    s = x.T @ mf  # s[i, j]: sum of i's returns on the days j is observed too
+    q = (x * x).T @ mf  # q[i, j]: sum of i's squares on those days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = x.T @ x - s * s.T / n
+        var_i = q - s * s / n  # i's sum of squared deviations on the pair's days
+        var_j = var_i.T
+        flat = (var_i <= 1e-12 * q) | (var_j <= 1e-12 * q.T)  # rounding left of a constant series
+        corr = cov / np.sqrt(var_i * var_j)
+    corr[(n < min_obs) | flat | ~np.isfinite(corr)] = np.nan
+    return np.clip(corr, -1.0, 1.0)
 
 
 def spearman_future(sim: np.ndarray, future_corr: np.ndarray) -> float:

@@ -10,6 +10,7 @@ from dynmix.evaluation.similarity import (
     least_similar_partner,
     pair_volatility,
     precision_at_k,
+    return_correlation,
     similarity_metrics,
     spearman_future,
 )
@@ -25,6 +26,23 @@ def _factor_market(n: int = 30, t: int = 500, seed: int = 0) -> tuple[np.ndarray
     corr = cov / np.outer(sd, sd)
     r = rng.normal(size=(t, 3)) @ load.T + rng.normal(0, idio, (t, n))
     return 0.01 * r, corr
+
+
+def test_return_correlation_is_pandas_pairwise_correlation() -> None:
+    """Pairs over the days both have a return, NaN under min_obs overlaps or for a flat series, as DataFrame.corr."""
+    rng = np.random.default_rng(1)
+    r, _ = _factor_market(n=25, t=300)
+    r = r + 0.002  # a mean far from 0 for the products to cancel
+    r[rng.random(r.shape) < 0.15] = np.nan
+    r[:285, 0] = np.nan  # 15 days left: under min_obs with everyone
+    r[:, 1] = 0.01  # flat
+    r[100:, 2] = np.nan
+    r[:150, 3] = np.nan  # 2 and 3 never overlap
+    df = pd.DataFrame(r)
+    got, want = return_correlation(df, min_obs=20), df.corr(min_periods=20).to_numpy()
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[0]).all() and np.isnan(got[1]).all() and np.isnan(got[2, 3])
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
 def test_cosine_matrix() -> None:
