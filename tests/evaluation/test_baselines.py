@@ -34,6 +34,7 @@ def test_returns_panel_from_adj_close_with_gaps() -> None:
     assert r["C"].isna().all()
     assert list(period(r, d[2], None).index) == d[2:]
     assert list(period(r, None, d[1]).index) == [d[1]]
+    pd.testing.assert_frame_equal(returns_panel(prices.reverse(), ["B", "A", "C"]), r)  # row order does not matter
 
 
 def _two_blocks(seed: int = 0, t: int = 400) -> pd.DataFrame:
