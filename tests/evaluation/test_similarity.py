@@ -9,6 +9,7 @@ from dynmix.evaluation.similarity import (
     cosine_matrix,
     least_similar_partner,
     pair_volatility,
+    pairs,
     precision_at_k,
     return_correlation,
     similarity_metrics,
@@ -43,6 +44,25 @@ def test_return_correlation_is_pandas_pairwise_correlation() -> None:
     assert np.array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(got[0]).all() and np.isnan(got[1]).all() and np.isnan(got[2, 3])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_pairs_are_all_pairs_or_the_same_sample_of_them() -> None:
+    i, j = pairs(9)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [(a, b) for a in range(9) for b in range(a + 1, 9)]
+    i, j = pairs(300, max_pairs=5_000)
+    got = set(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(got) == 5_000 and all(0 <= a < b < 300 for a, b in got)  # distinct pairs, each once
+    assert got == set(zip(*(x.tolist() for x in pairs(300, max_pairs=5_000)), strict=True))  # the same each time
+
+
+def test_spearman_on_sampled_pairs_is_close_to_all_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dynmix.evaluation.similarity as similarity
+
+    r, true = _factor_market(n=300, t=400)
+    sim = np.corrcoef(r.T)
+    full = spearman_future(sim, true)
+    monkeypatch.setattr(similarity, "MAX_PAIRS", 5_000)  # of 44,850
+    assert spearman_future(sim, true) == pytest.approx(full, abs=0.02)
 
 
 def test_cosine_matrix() -> None:
