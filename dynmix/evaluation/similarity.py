@@ -6,6 +6,8 @@ the returns it is scored against are (T, N) from the test period only.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
@@ -55,13 +57,21 @@ def pairs(n: int, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]
     """(i, j) with i < j: every pair of n, or a sample of `max_pairs` of them without replacement, the same for
     the same n (seed 0), so every method is scored on the same pairs.
     """
-    total, max_pairs = n * (n - 1) // 2, MAX_PAIRS if max_pairs is None else max_pairs
-    if total <= max_pairs:
+    max_pairs = MAX_PAIRS if max_pairs is None else max_pairs
+    if n * (n - 1) // 2 <= max_pairs:
         return np.triu_indices(n, k=1)
-    k = np.sort(np.random.default_rng(0).choice(total, size=max_pairs, replace=False))  # row-major pair numbers
+    return _sampled_pairs(n, max_pairs)
+
+
+@functools.lru_cache(maxsize=4)
+def _sampled_pairs(n: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`pairs`' sample, drawn once per n (the regime scores ask for it per date); read-only arrays."""
+    k = np.sort(np.random.default_rng(0).choice(n * (n - 1) // 2, size=size, replace=False))  # row-major numbers
     first = np.arange(n, dtype=np.int64) * (2 * n - np.arange(n, dtype=np.int64) - 1) // 2  # number of row i's 1st
     i = np.searchsorted(first, k, side="right") - 1
-    return i, k - first[i] + i + 1
+    j = k - first[i] + i + 1
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 def spearman_future(sim: np.ndarray, future_corr: np.ndarray) -> float:
@@ -83,10 +93,14 @@ def precision_at_k(sim: np.ndarray, labels: list[str], k: int = 5) -> float:
     k = min(k, n - 1)
     if k < 1:
         return float("nan")
-    y = np.asarray(labels, dtype=object)
+    codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)[1]  # (N,) sector codes
     s = np.where(np.eye(n, dtype=bool), -np.inf, np.nan_to_num(sim, nan=-np.inf))
-    top = np.argsort(-s, axis=1, kind="stable")[:, :k]  # (N, k)
-    return float((y[top] == y[:, None]).mean())
+    # each row's k largest, ties to the lower index (a stable sort's pick) without sorting the row: its k-th value,
+    # everything above it, then the first of its ties that fill the k
+    kth = -np.partition(-s, k - 1, axis=1)[:, k - 1:k]  # (N, 1)
+    above, tie = s > kth, s == kth
+    top = above | (tie & (np.cumsum(tie, axis=1) <= k - above.sum(axis=1, keepdims=True)))  # (N, N), k per row
+    return float((top & (codes[None, :] == codes[:, None])).sum() / (n * k))
 
 
 def least_similar_partner(sim: np.ndarray) -> np.ndarray:

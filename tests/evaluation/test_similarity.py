@@ -65,6 +65,21 @@ def test_spearman_on_sampled_pairs_is_close_to_all_pairs(monkeypatch: pytest.Mon
     assert spearman_future(sim, true) == pytest.approx(full, abs=0.02)
 
 
+def test_precision_at_k_picks_as_a_stable_sort_does() -> None:
+    """Ties, NaN and k past the finite similarities: the k most similar as a stable descending sort picks them."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n, k = int(rng.integers(2, 30)), int(rng.integers(1, 8))
+        sim = np.round(rng.normal(size=(n, n)), int(rng.integers(0, 3)))
+        sim[rng.random((n, n)) < 0.2] = np.nan
+        labels = [f"s{int(x)}" for x in rng.integers(0, 4, n)]
+        kk = min(k, n - 1)
+        s = np.where(np.eye(n, dtype=bool), -np.inf, np.nan_to_num(sim, nan=-np.inf))
+        top = np.argsort(-s, axis=1, kind="stable")[:, :kk]
+        y = np.asarray(labels)
+        assert precision_at_k(sim, labels, k) == float((y[top] == y[:, None]).mean())
+
+
 def test_cosine_matrix() -> None:
     x = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [0.0, 0.0]])
     c = cosine_matrix(x)
