@@ -20,6 +20,7 @@ Shapes: N companies, D embedding, T dates.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,26 @@ def _date_embeddings(path: Any, view: str, dates: list[dt.date]) -> dict[dt.date
     return out
 
 
+Similarity = tuple[list[str], np.ndarray]  # the companies of a date and their (N_d, N_d) similarity
+
+
+def _cosines(emb: dict[dt.date, tuple[list[str], np.ndarray]], dates: list[dt.date],
+             equities: set[str]) -> Iterator[Similarity]:
+    """Each date's cosine similarity of its equities' embeddings, one date at a time (200 MB at 5,000 companies)."""
+    for d in dates:
+        tickers, x = emb[d]
+        keep = [j for j, t in enumerate(tickers) if t in equities]
+        yield [tickers[j] for j in keep], cosine_matrix(x[keep])
+
+
+def _submatrices(m: np.ndarray, column: dict[str, int], dates: list[dt.date],
+                 names: dict[dt.date, list[str]]) -> Iterator[Similarity]:
+    """The (N, N) matrix `m` restricted to each date's companies, one date at a time."""
+    for d in dates:
+        idx = [column[t] for t in names[d]]
+        yield names[d], m[np.ix_(idx, idx)]
+
+
 class _Scorer:
     """Scores a per-date similarity S_d on one regime's dates, against that regime's realised returns."""
 
@@ -82,7 +103,7 @@ class _Scorer:
         self.sectors = sectors
         self.k = k
 
-    def score(self, dates: list[dt.date], sims: list[tuple[list[str], np.ndarray]]) -> dict[str, float]:
+    def score(self, dates: list[dt.date], sims: Iterable[Similarity]) -> dict[str, float]:
         """Mean per-date Spearman and precision@k, next-day pair volatility, over `dates` with their S_d."""
         r = self.ret.to_numpy(dtype=np.float64)  # (T, N)
         pos = {d: i for i, d in enumerate(self.ret.index)}
@@ -141,6 +162,7 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
     wanted = sorted({d for ds in by_regime.values() for d in ds})
     emb = _date_embeddings(run.embeddings_path, view, wanted)
     equities = set(run.equities)
+    column = {t: j for j, t in enumerate(run.equities)}  # (N,) position in `pearson`
     scores: dict[str, dict[str, float]] = {f"dynmix_{view}": {}, "pearson": {}}
     groups = {**by_regime, "per_date": sorted(d for ds in by_regime.values() for d in ds)}
     for name, dates in groups.items():
@@ -151,20 +173,14 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
                 scores[method] |= {f"{key}{suffix}": float("nan") for key in
                                    ("spearman_future_corr", f"precision_at_{scorer.k}", "pair_vol")}
             continue
-        sims, ref = [], []
-        for d in dates:
-            tickers, x = emb[d]
-            keep = [j for j, t in enumerate(tickers) if t in equities]
-            names = [tickers[j] for j in keep]
-            sims.append((names, cosine_matrix(x[keep])))
-            idx = [run.equities.index(t) for t in names]
-            ref.append((names, pearson[np.ix_(idx, idx)]))
-        scores[f"dynmix_{view}"] |= {f"{key}{suffix}": v for key, v in scorer.score(dates, sims).items()}
+        names = {d: [t for t in emb[d][0] if t in equities] for d in dates}  # each date's equities with a vector
+        ours = scorer.score(dates, _cosines(emb, dates, equities))
+        scores[f"dynmix_{view}"] |= {f"{key}{suffix}": v for key, v in ours.items()}
         ref_key = ("regime_pearson", run.rd.read_views_record().get("store_snapshot"), str(run.train_start),
                    str(run.train_end), str(run.test_start), str(run.test_end), scorer.k, tuple(run.equities),
-                   tuple(sectors), tuple((d, tuple(names)) for d, (names, _) in zip(dates, ref, strict=True)))
+                   tuple(sectors), tuple((d, tuple(names[d])) for d in dates))
         if shared is None or ref_key not in shared:
-            ref_scores = scorer.score(dates, ref)
+            ref_scores = scorer.score(dates, _submatrices(pearson, column, dates, names))
             if shared is not None:
                 shared[ref_key] = dict(ref_scores)
         else:
