@@ -94,12 +94,18 @@ def precision_at_k(sim: np.ndarray, labels: list[str], k: int = 5) -> float:
     if k < 1:
         return float("nan")
     codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)[1]  # (N,) sector codes
-    s = np.where(np.eye(n, dtype=bool), -np.inf, np.nan_to_num(sim, nan=-np.inf))
+    s = np.nan_to_num(sim, nan=-np.inf)  # a copy
+    np.fill_diagonal(s, -np.inf)
     # each row's k largest, ties to the lower index (a stable sort's pick) without sorting the row: its k-th value,
-    # everything above it, then the first of its ties that fill the k
-    kth = -np.partition(-s, k - 1, axis=1)[:, k - 1:k]  # (N, 1)
+    # everything above it, then the first of its ties that fill the k (a running count only where ties overfill)
+    kth = np.partition(s, n - k, axis=1)[:, n - k:n - k + 1]  # (N, 1) k-th largest
     above, tie = s > kth, s == kth
-    top = above | (tie & (np.cumsum(tie, axis=1) <= k - above.sum(axis=1, keepdims=True)))  # (N, N), k per row
+    need = k - above.sum(axis=1)  # (N,)
+    top = above | tie  # (N, N)
+    extra = np.flatnonzero(tie.sum(axis=1) > need)
+    if extra.size:
+        ties = tie[extra]
+        top[extra] = above[extra] | (ties & (np.cumsum(ties, axis=1) <= need[extra, None]))
     return float((top & (codes[None, :] == codes[:, None])).sum() / (n * k))
 
 
