@@ -78,12 +78,10 @@ Similarity = tuple[list[str], np.ndarray]  # the companies of a date and their (
 
 
 def _cosines(emb: dict[dt.date, tuple[list[str], np.ndarray]], dates: list[dt.date],
-             equities: set[str]) -> Iterator[Similarity]:
-    """Each date's cosine similarity of its equities' embeddings, one date at a time (200 MB at 5,000 companies)."""
+             rows: dict[dt.date, list[int]], names: dict[dt.date, list[str]]) -> Iterator[Similarity]:
+    """Each date's cosine similarity of the embeddings in its `rows`, one date at a time (200 MB at 5,000)."""
     for d in dates:
-        tickers, x = emb[d]
-        keep = [j for j, t in enumerate(tickers) if t in equities]
-        yield [tickers[j] for j in keep], cosine_matrix(x[keep])
+        yield names[d], cosine_matrix(emb[d][1][rows[d]])
 
 
 def _submatrices(m: np.ndarray, column: dict[str, int], dates: list[dt.date],
@@ -173,8 +171,9 @@ def regime_report(run: RunInputs, view: str = "implicit", *, max_dates: int = MA
                 scores[method] |= {f"{key}{suffix}": float("nan") for key in
                                    ("spearman_future_corr", f"precision_at_{scorer.k}", "pair_vol")}
             continue
-        names = {d: [t for t in emb[d][0] if t in equities] for d in dates}  # each date's equities with a vector
-        ours = scorer.score(dates, _cosines(emb, dates, equities))
+        rows = {d: [j for j, t in enumerate(emb[d][0]) if t in equities] for d in dates}  # each date's equities
+        names = {d: [emb[d][0][j] for j in rows[d]] for d in dates}
+        ours = scorer.score(dates, _cosines(emb, dates, rows, names))
         scores[f"dynmix_{view}"] |= {f"{key}{suffix}": v for key, v in ours.items()}
         ref_key = ("regime_pearson", run.rd.read_views_record().get("store_snapshot"), str(run.train_start),
                    str(run.train_end), str(run.test_start), str(run.test_end), scorer.k, tuple(run.equities),

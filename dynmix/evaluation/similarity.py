@@ -28,7 +28,7 @@ def return_correlation(returns: pd.DataFrame, min_obs: int = MIN_OBS) -> np.ndar
     `DataFrame.corr(min_periods=min_obs)`); NaN where fewer than `min_obs` overlap or a company is flat on them.
 
     Four matrix products of the values and their observed-mask (BLAS, every core) instead of pandas' loop over
-    the pairs (one core): the evaluation at thousands of companies computes several of these (RESULTS.md, section 9).
+    the pairs (one core): the evaluation at thousands of companies computes several of these (RESULTS.md, section 13).
     """
     x = returns.to_numpy(dtype=np.float64)  # (T, N)
     m = np.isfinite(x)
@@ -49,8 +49,7 @@ def return_correlation(returns: pd.DataFrame, min_obs: int = MIN_OBS) -> np.ndar
     return np.clip(corr, -1.0, 1.0)
 
 
-MAX_PAIRS = 2_000_000  # Spearman over a seeded sample of pairs past this (about 2,000 companies): its standard
-# error is then under 0.001, and ranking every pair of 5,000 companies per date took seconds
+MAX_PAIRS = 2_000_000  # past this (~2,000 companies) Spearman runs on a seeded sample of pairs (RESULTS.md 13)
 
 
 def pairs(n: int, max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
